@@ -1,0 +1,1 @@
+"""A multi-user todo REST API: FastAPI over SQLModel and PostgreSQL, served on AWS Lambda."""

@@ -1,0 +1,50 @@
+"""Builds the FastAPI application: routes, error mapping, middleware and OpenAPI."""
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from todo.database import Database
+from todo.errors import install_error_handlers
+from todo.logs import configure_logging
+from todo.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from todo.openapi import install_openapi
+from todo.routes import health_router, router
+from todo.service import TaskService
+from todo.settings import Settings, get_settings
+
+DESCRIPTION = "A multi-user todo list. Every error is an RFC 9457 problem document."
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(
+        title="Todo API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        docs_url="/docs" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        redoc_url=None,
+        # "/tasks/" is not "/tasks": an unknown path answers 404 rather than a redirect.
+        redirect_slashes=False,
+    )
+    database = Database(settings)
+    app.state.database = database
+    app.state.tasks = TaskService(database)
+    app.include_router(router)
+    app.include_router(health_router)
+    app.state.api_routes = [*router.routes, *health_router.routes]
+    install_error_handlers(app)
+    install_openapi(app)
+    # The last added runs first: request context, then the body limit, then CORS.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
+            expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    return app

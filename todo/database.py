@@ -1,0 +1,168 @@
+"""The engine, per-request sessions, and creating the tables once per process.
+
+Every request costs one round trip in steady state: the PostgreSQL engine runs in autocommit
+(no BEGIN/COMMIT around single statements), checks a pooled connection's health without a
+ping, and never prepares statements on the server (PgBouncer's transaction mode would hand a
+prepared statement's connection to another client).
+"""
+
+import logging
+import select
+import threading
+import time
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import psycopg
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlmodel import Session, SQLModel
+
+from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from todo.errors import DatabaseUnavailable
+from todo.settings import Settings
+
+logger = logging.getLogger("todo.database")
+
+Result = TypeVar("Result")
+
+# Any constant shared by every process of this service: it serialises table creation.
+_SCHEMA_LOCK_KEY = 7_246_551_002
+_TABLES = ("users", "tasks")
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.database_url.startswith("sqlite"):
+        # One file, written from uvicorn's worker threads: wait for the lock instead of failing.
+        return create_engine(settings.database_url, connect_args={"check_same_thread": False, "timeout": 15})
+    connect_args: dict = {
+        "prepare_threshold": None,
+        "connect_timeout": settings.db_connect_timeout,
+        "application_name": "todo-api",
+        # Bound the wait on a network that silently died while the Lambda was frozen.
+        "tcp_user_timeout": settings.db_connect_timeout * 1000,
+        "keepalives_idle": 30,
+    }
+    if settings.db_statement_timeout_ms:
+        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    engine = create_engine(
+        settings.database_url,
+        isolation_level="AUTOCOMMIT",
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        # The dialect would otherwise look for hstore on the first connection: one round trip.
+        use_native_hstore=False,
+        connect_args=connect_args,
+    )
+    event.listen(engine, "do_connect", _connect_with_retries(settings.db_connect_budget))
+    event.listen(engine, "checkout", _discard_if_server_hung_up)
+    return engine
+
+
+def _connect_with_retries(budget_seconds: float):
+    """Retry a failed connect with backoff while the database (say, a Neon compute) wakes up."""
+
+    def connect(dialect, connection_record, cargs, cparams):
+        deadline = time.monotonic() + budget_seconds
+        delay = 0.1
+        while True:
+            try:
+                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except psycopg.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                logger.info("database not reachable yet; retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    return connect
+
+
+def _discard_if_server_hung_up(dbapi_connection, connection_record, connection_proxy):
+    # An idle connection has nothing to read unless the server or pooler closed it (or sent
+    # the notice that it is about to). A zero-timeout poll sees that without a round trip.
+    readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server closed this connection while it was idle")
+
+
+def _is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+class Database:
+    """Runs units of work, each in a short-lived session, and owns the one-time schema step."""
+
+    def __init__(self, settings: Settings):
+        self.engine = make_engine(settings)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    def run(self, work: Callable[[Session], Result], *, retry_on_disconnect: bool) -> Result:
+        """Run `work` and commit. A connection lost mid-way is replaced and the work run once
+        more, but only when the caller says that running it twice is harmless."""
+        self._ensure_schema()
+        try:
+            return self._run_once(work)
+        except DBAPIError as exc:
+            if not (exc.connection_invalidated and retry_on_disconnect):
+                _raise_translated(exc)
+            logger.info("connection lost; running the work again on a new one")
+        try:
+            return self._run_once(work)
+        except DBAPIError as exc:
+            _raise_translated(exc)
+
+    def _run_once(self, work: Callable[[Session], Result]) -> Result:
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = work(session)
+            session.commit()
+            return result
+
+    def _ensure_schema(self) -> None:
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            try:
+                create_tables(self.engine)
+            except DBAPIError as exc:
+                # Not marked ready: the next request tries again.
+                _raise_translated(exc)
+            self._schema_ready = True
+
+    def dispose(self) -> None:
+        """Close every pooled connection (after a SnapStart restore, or at shutdown)."""
+        self.engine.dispose(close=True)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create missing tables from the SQLModel metadata.
+
+    One round trip when they exist. When they do not, a transaction-scoped advisory lock
+    makes processes that start at the same moment create them one after another; the
+    lock ends with the transaction, so PgBouncer's transaction mode is safe.
+    """
+    if not _is_postgres(engine):
+        SQLModel.metadata.create_all(engine)
+        return
+    with engine.connect() as connection:
+        present = connection.execute(
+            text("SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) AS name"),
+            {"names": list(_TABLES)},
+        ).scalar_one()
+        if present == len(_TABLES):
+            return
+    with engine.connect().execution_options(isolation_level="READ COMMITTED") as connection:
+        with connection.begin():
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            SQLModel.metadata.create_all(connection)
+    logger.info("created the tables")
+
+
+def _raise_translated(exc: DBAPIError) -> NoReturn:
+    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable."""
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+        raise DatabaseUnavailable(type(exc.orig).__name__) from exc
+    raise exc

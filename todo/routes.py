@@ -1,0 +1,150 @@
+"""HTTP in and out: parse the request, call the service, shape the answer."""
+
+import re
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BeforeValidator
+
+from todo.errors import Problem
+from todo.identity import Owner
+from todo.models import StorableText, TaskCompletion, TaskPublic, TaskWrite
+from todo.repository import SortKey, TaskFilter
+from todo.service import TaskService
+
+MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1
+MAX_SEARCH_LENGTH = 1000
+
+
+def task_service(request: Request) -> TaskService:
+    return request.app.state.tasks
+
+
+Tasks = Annotated[TaskService, Depends(task_service)]
+TaskId = Annotated[UUID, Path(description="The task's id.")]
+
+
+def _ascii_digits(value: object) -> object:
+    # int() would also take "+1", " 1", "1_0" and "1.0"; the contract lists plain numbers only.
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,19}", value):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+Digits = BeforeValidator(_ascii_digits)
+
+
+def error_responses(*statuses: int) -> dict:
+    return {status: {"model": Problem} for status in statuses}
+
+
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=error_responses(400, 413, 500, 503))
+
+
+def task_filter(
+    completed: Annotated[Literal["true", "false"] | None, Query(description="Only done or only open tasks.")] = None,
+    q: Annotated[
+        StorableText | None,
+        Query(max_length=MAX_SEARCH_LENGTH, description="Case-insensitive substring of title or description."),
+    ] = None,
+    sort: Annotated[SortKey, Query(description="Sort key; a leading '-' sorts descending.")] = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT), Digits] = MAX_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET), Digits] = 0,
+) -> TaskFilter:
+    return TaskFilter(
+        completed=None if completed is None else completed == "true",
+        search=q,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _public_path(request: Request, path: str) -> str:
+    """A path as the client sees it: behind an API Gateway stage, with the stage in front."""
+    return request.scope.get("root_path", "") + path
+
+
+def _page_links(request: Request, task_filter: TaskFilter, total: int) -> str | None:
+    """RFC 8288 links to the next and previous pages, as references relative to the host."""
+    links = []
+    path = _public_path(request, request.url.path)
+
+    def link(offset: int, rel: str) -> str:
+        query = request.url.include_query_params(limit=task_filter.limit, offset=offset).query
+        return f'<{path}?{query}>; rel="{rel}"'
+
+    if task_filter.offset + task_filter.limit < total:
+        links.append(link(task_filter.offset + task_filter.limit, "next"))
+    if task_filter.offset > 0:
+        links.append(link(max(task_filter.offset - task_filter.limit, 0), "prev"))
+    return ", ".join(links) or None
+
+
+_LIST_HEADERS = {
+    "X-Total-Count": {"description": "How many tasks match, ignoring limit and offset.", "schema": {"type": "integer"}},
+    "Link": {"description": 'RFC 8288 links with rel="next" / rel="prev" where there are such pages.', "schema": {"type": "string"}},
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskPublic,
+    responses={201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}}},
+)
+def create_task(owner: Owner, draft: TaskWrite, tasks: Tasks, request: Request, response: Response):
+    task = tasks.create(owner, draft)
+    response.headers["Location"] = _public_path(request, f"/api/{owner}/tasks/{task.id}")
+    return task
+
+
+@router.get("", response_model=list[TaskPublic], responses={200: {"headers": _LIST_HEADERS}})
+def list_tasks(
+    owner: Owner,
+    task_filter: Annotated[TaskFilter, Depends(task_filter)],
+    tasks: Tasks,
+    request: Request,
+    response: Response,
+):
+    page = tasks.list(owner, task_filter)
+    response.headers["X-Total-Count"] = str(page.total)
+    if links := _page_links(request, task_filter, page.total):
+        response.headers["Link"] = links
+    return page.tasks
+
+
+@router.get("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
+def get_task(owner: Owner, task_id: TaskId, tasks: Tasks):
+    return tasks.get(owner, task_id)
+
+
+@router.put("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
+def replace_task(owner: Owner, task_id: TaskId, draft: TaskWrite, tasks: Tasks):
+    return tasks.replace(owner, task_id, draft)
+
+
+@router.delete("/{task_id}", status_code=204, response_class=Response, responses=error_responses(404))
+def delete_task(owner: Owner, task_id: TaskId, tasks: Tasks):
+    tasks.delete(owner, task_id)
+    return Response(status_code=204)
+
+
+@router.patch("/{task_id}/complete", response_model=TaskPublic, responses=error_responses(404))
+def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, tasks: Tasks):
+    return tasks.set_completed(owner, task_id, completion.completed)
+
+
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get(
+    "/health",
+    response_model=dict[Literal["status"], Literal["ok"]],
+    responses=error_responses(500, 503),
+)
+def health(tasks: Tasks):
+    tasks.check_database()
+    return {"status": "ok"}

@@ -1,0 +1,85 @@
+"""The rules of the service, in the domain's words: who owns what, what a change does to a
+task, and which work is safe to run again after a lost connection."""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from todo import repository
+from todo.database import Database
+from todo.errors import TaskNotFound
+from todo.models import Task, TaskWrite
+from todo.repository import TaskFilter, TaskPage
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TaskService:
+    def __init__(self, database: Database):
+        self._database = database
+
+    def create(self, owner: UUID, draft: TaskWrite) -> Task:
+        now = _now()
+        # The id is chosen here, not by the database, so that a retried insert is the same insert.
+        task = Task(
+            id=uuid4(),
+            user_id=owner,
+            title=draft.title,
+            description=draft.description,
+            completed=False,
+            created_at=now,
+            updated_at=now,
+        )
+        return self._database.run(lambda s: repository.insert_task(s, task=task), retry_on_disconnect=True)
+
+    def list(self, owner: UUID, task_filter: TaskFilter) -> TaskPage:
+        return self._database.run(
+            lambda s: repository.list_tasks(s, owner=owner, task_filter=task_filter), retry_on_disconnect=True
+        )
+
+    def get(self, owner: UUID, task_id: UUID) -> Task:
+        return _found(
+            self._database.run(
+                lambda s: repository.get_task(s, owner=owner, task_id=task_id), retry_on_disconnect=True
+            )
+        )
+
+    def replace(self, owner: UUID, task_id: UUID, draft: TaskWrite) -> Task:
+        """PUT: title and description become exactly what was sent; `completed` stays."""
+        now = _now()
+        return _found(
+            self._database.run(
+                lambda s: repository.replace_task(
+                    s, owner=owner, task_id=task_id, title=draft.title, description=draft.description, now=now
+                ),
+                # Absolute values: running it twice leaves the same row.
+                retry_on_disconnect=True,
+            )
+        )
+
+    def set_completed(self, owner: UUID, task_id: UUID, completed: bool) -> Task:
+        now = _now()
+        return _found(
+            self._database.run(
+                lambda s: repository.set_completed(s, owner=owner, task_id=task_id, completed=completed, now=now),
+                retry_on_disconnect=True,
+            )
+        )
+
+    def delete(self, owner: UUID, task_id: UUID) -> None:
+        # Not retried: had the first attempt deleted the task, the second would answer 404.
+        deleted = self._database.run(
+            lambda s: repository.delete_task(s, owner=owner, task_id=task_id), retry_on_disconnect=False
+        )
+        if not deleted:
+            raise TaskNotFound()
+
+    def check_database(self) -> None:
+        self._database.run(repository.ping, retry_on_disconnect=True)
+
+
+def _found(task: Task | None) -> Task:
+    if task is None:
+        raise TaskNotFound()
+    return task

@@ -5,10 +5,26 @@ cold start that cannot reach it is not cached, and the next invocation tries aga
 """
 
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from todo.app import create_app
+from todo.errors import PROBLEM_CONTENT_TYPE
+from todo.lambda_events import StagePrefixMiddleware
 
 app = create_app()
 
-# Mangum would run the ASGI lifespan on every invocation; the app needs none.
-handler = Mangum(app, lifespan="off")
+handler = Mangum(
+    StagePrefixMiddleware(app),
+    # Mangum would run the ASGI lifespan on every invocation; the app needs none.
+    lifespan="off",
+    # Problem documents are text: without this Mangum would send them base64-encoded.
+    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_CONTENT_TYPE],
+)
+
+try:  # Lambda SnapStart (Python 3.12+): the runtime provides this module.
+    from snapshot_restore_py import register_after_restore
+except ImportError:
+    pass
+else:
+    # A connection in the snapshot would be shared by every restored copy, and long dead.
+    register_after_restore(app.state.database.dispose)

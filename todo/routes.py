@@ -6,6 +6,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BeforeValidator
+from starlette.routing import get_route_path
 
 from todo.errors import Problem
 from todo.identity import Owner
@@ -70,7 +71,7 @@ def _public_path(request: Request, path: str) -> str:
 def _page_links(request: Request, task_filter: TaskFilter, total: int) -> str | None:
     """RFC 8288 links to the next and previous pages, as references relative to the host."""
     links = []
-    path = _public_path(request, request.url.path)
+    path = _public_path(request, get_route_path(request.scope))
 
     def link(offset: int, rel: str) -> str:
         query = request.url.include_query_params(limit=task_filter.limit, offset=offset).query

@@ -1,0 +1,37 @@
+"""What API Gateway's stages do to paths, undone for the app.
+
+Mangum passes a named stage through in the path ("/prod/api/..."): HTTP APIs keep it in
+`rawPath`, REST APIs keep it in `requestContext.path`. The app must route without it and
+link with it, so the stage becomes the ASGI `root_path` — which also makes `/docs` load
+`/prod/openapi.json` instead of a URL that does not exist.
+"""
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def stage_prefix(event: dict, path: str) -> str:
+    """The part of the client's URL path in front of the app's own paths ("" for none)."""
+    context = event.get("requestContext") or {}
+    stage = context.get("stage")
+    if event.get("version") == "2.0":
+        prefix = f"/{stage}"
+        return prefix if stage and stage != "$default" and path.startswith(prefix + "/") else ""
+    client_path = context.get("path")
+    # REST API: the event's path lacks the stage, requestContext.path (on the default
+    # execute-api host) has it; under a custom domain both are the same.
+    if stage and isinstance(client_path, str) and client_path.endswith(path) and client_path != path:
+        return client_path[: len(client_path) - len(path)]
+    return ""
+
+
+class StagePrefixMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        event = scope.get("aws.event")
+        if scope["type"] == "http" and event:
+            if prefix := stage_prefix(event, scope["path"]):
+                full_path = scope["path"] if scope["path"].startswith(prefix + "/") else prefix + scope["path"]
+                scope = {**scope, "root_path": prefix, "path": full_path, "raw_path": full_path.encode()}
+        await self.app(scope, receive, send)

@@ -1,0 +1,171 @@
+"""The one fixture module that owns the databases the tests run on.
+
+- ``postgres_url``: a fresh PostgreSQL database for this run (see ``support/postgres.py``
+  for how the server is found), dropped at the end.
+- ``sqlite_url``: a SQLite file in a temporary directory.
+- ``backend``: one app per database backend for the whole session; ``client`` is a fresh
+  TestClient on it for each test. Tests are isolated by using a new random user id each
+  (every query of the API is scoped by user), never by another test's leftovers.
+
+To run the API tests on another backend (say PgBouncer in transaction mode), add a fixture
+that yields its URL and one entry to ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import URL, make_url
+
+from support.api import check_error_response
+from support.postgres import ServerChoice, choose_server, fresh_database, postgres_server
+
+# backend id -> the fixture that yields its SQLAlchemy URL
+BACKENDS = {
+    "postgresql": "postgres_url",
+    "sqlite": "sqlite_url",
+}
+
+_SERVER_CHOICE = pytest.StashKey[ServerChoice]()
+
+
+def _server_choice(config: pytest.Config) -> ServerChoice:
+    if _SERVER_CHOICE not in config.stash:
+        config.stash[_SERVER_CHOICE] = choose_server()
+    return config.stash[_SERVER_CHOICE]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"todo PostgreSQL: {_server_choice(config).description}"
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[URL]:
+    """The maintenance database of the PostgreSQL server the run uses."""
+    with postgres_server(_server_choice(request.config)) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server_url: URL) -> Iterator[str]:
+    """A SQLAlchemy URL (postgresql+psycopg://) of a database created for this run."""
+    with fresh_database(postgres_server_url) as url:
+        yield url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'todo.db'}"
+
+
+@pytest.fixture(params=list(BACKENDS))
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of its own for one test, on each backend: for tests that break it."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.db'}"
+    elif request.param == "postgresql":
+        with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
+            yield url.render_as_string(hide_password=False)
+    else:
+        pytest.fail(f"no scratch database for the backend {request.param!r}")
+
+
+# --- the app on each backend --------------------------------------------------------------
+
+
+def make_settings(database_url: str, **overrides: Any):
+    from todo.settings import Settings
+
+    return Settings(database_url=database_url, **overrides)
+
+
+def make_app(database_url: str, **overrides: Any):
+    from todo.app import create_app
+
+    return create_app(make_settings(database_url, **overrides))
+
+
+@dataclass
+class Backend:
+    """An app on one database, and a way to look at that database directly."""
+
+    name: str
+    url: str
+    app: Any
+    engine: Engine
+
+    def task_row(self, task_id: str) -> dict | None:
+        """The stored row of a task, read straight from the database."""
+        from todo.models import Task
+
+        table = Task.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(select(table).where(table.c.id == uuid.UUID(task_id))).first()
+        return dict(row._mapping) if row else None
+
+    def user_rows(self, user_id: str) -> list[dict]:
+        """The registered user rows for a user id, read straight from the database."""
+        from todo.models import User
+
+        table = User.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).where(table.c.user_id == uuid.UUID(user_id))).all()
+        return [dict(row._mapping) for row in rows]
+
+    def secrets(self) -> list[str]:
+        """Strings of the connection that no answer may ever show."""
+        url = make_url(self.url)
+        found = [self.url, url.render_as_string(hide_password=True)]
+        found += [part for part in (url.host, url.password, url.database) if part]
+        return found
+
+
+@pytest.fixture(scope="session", params=list(BACKENDS))
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    url = request.getfixturevalue(BACKENDS[request.param])
+    app = make_app(url)
+    engine = create_engine(url)
+    yield Backend(name=request.param, url=url, app=app, engine=engine)
+    engine.dispose()
+    database = getattr(app.state, "database", None)
+    if database is not None and hasattr(database, "dispose"):
+        database.dispose()
+
+
+def open_client(app: Any, secrets: list[str] = ()):
+    """A TestClient that checks every error answer against the contract's rules for errors.
+
+    Not entered as a context manager: like Mangum with lifespan off, no lifespan events run.
+    """
+    from fastapi.testclient import TestClient
+
+    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+    client.event_hooks["response"] = [lambda response: check_error_response(response, secrets)]
+    return client
+
+
+@pytest.fixture
+def client(backend: Backend) -> Iterator[Any]:
+    client = open_client(backend.app, backend.secrets())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def user() -> str:
+    """A user id no other test uses."""
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def other_user() -> str:
+    return str(uuid.uuid4())

@@ -39,9 +39,12 @@ RUNTIME_PACKAGES = ["todo"]
 GLIBC_MAX_MINOR = 34
 GLIBC_MIN_MINOR = 17
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
-# Dropped from the dependencies: console scripts, byte code of the wrong interpreter, typing stubs.
-JUNK_DIRS = {"__pycache__", "bin"}
-JUNK_SUFFIXES = (".pyc", ".pyo", ".pyi")
+# Dropped from the dependencies: console scripts (bin/), byte code of another interpreter, typing
+# stubs, hidden directories and documents (e.g. FastAPI's .agents/ notes). Licences and the rest
+# of each *.dist-info stay: importlib.metadata reads them at run time.
+JUNK_DIRS = {"__pycache__"}
+JUNK_TOP_LEVEL_DIRS = {"bin"}
+JUNK_SUFFIXES = (".pyc", ".pyo", ".pyi", ".md", ".rst")
 # The fixed date of every zip entry, so that the same inputs give the same zip (and code hash).
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
@@ -152,7 +155,14 @@ def install_dependencies(args: argparse.Namespace, version: tuple[int, int], tar
 
 def prune(target: Path) -> None:
     for path in sorted(target.rglob("*"), reverse=True):
-        if path.is_dir() and path.name in JUNK_DIRS:
+        relative = path.relative_to(target)
+        if any(part.endswith(".dist-info") for part in relative.parts):
+            continue
+        if path.is_dir() and (
+            path.name in JUNK_DIRS
+            or path.name.startswith(".")
+            or (len(relative.parts) == 1 and path.name in JUNK_TOP_LEVEL_DIRS)
+        ):
             shutil.rmtree(path)
         elif path.is_file() and path.name.endswith(JUNK_SUFFIXES):
             path.unlink()

@@ -91,12 +91,22 @@ def _is_postgres(engine: Engine) -> bool:
 
 
 class Database:
-    """Runs units of work, each in a short-lived session, and owns the one-time schema step."""
+    """Runs units of work, each in a short-lived session, and owns the one-time setup: the
+    engine and the tables, made on first use so that importing the app does no such work."""
 
     def __init__(self, settings: Settings):
-        self.engine = make_engine(settings)
+        self._settings = settings
+        self._engine: Engine | None = None
         self._schema_ready = False
-        self._schema_lock = threading.Lock()
+        self._setup_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            with self._setup_lock:
+                if self._engine is None:
+                    self._engine = make_engine(self._settings)
+        return self._engine
 
     def run(self, work: Callable[[Session], Result], *, retry_on_disconnect: bool) -> Result:
         """Run `work` and commit. A connection lost mid-way is replaced and the work run once
@@ -122,11 +132,12 @@ class Database:
     def _ensure_schema(self) -> None:
         if self._schema_ready:
             return
-        with self._schema_lock:
+        engine = self.engine
+        with self._setup_lock:
             if self._schema_ready:
                 return
             try:
-                create_tables(self.engine)
+                create_tables(engine)
             except DBAPIError as exc:
                 # Not marked ready: the next request tries again.
                 _raise_translated(exc)
@@ -134,7 +145,8 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection (after a SnapStart restore, or at shutdown)."""
-        self.engine.dispose(close=True)
+        if self._engine is not None:
+            self._engine.dispose(close=True)
 
 
 def create_tables(engine: Engine) -> None:

@@ -4,7 +4,9 @@
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from todo.errors import PROBLEM_CONTENT_TYPE
+from todo.errors import PROBLEM_CONTENT_TYPE, Problem
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -14,9 +16,12 @@ def install_openapi(app: FastAPI) -> None:
             for path_item in schema["paths"].values():
                 for operation in path_item.values():
                     _problem_responses(operation["responses"])
-            schemas = schema.get("components", {}).get("schemas", {})
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             for unused in ("HTTPValidationError", "ValidationError"):
                 schemas.pop(unused, None)
+            problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(problem.pop("$defs", {}))
+            schemas["Problem"] = problem
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -26,6 +31,5 @@ def install_openapi(app: FastAPI) -> None:
 def _problem_responses(responses: dict) -> None:
     responses.pop("422", None)
     for status, response in responses.items():
-        content = response.get("content", {})
-        if status[0] in "45" and "application/json" in content:
-            content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
+        if status[0] in "45":
+            response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}

@@ -9,7 +9,6 @@ from typing import Literal
 from uuid import UUID, uuid4
 
 from sqlalchemy import delete, func, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from todo.models import Task, User
@@ -40,7 +39,14 @@ def _task(row) -> Task:
 
 
 def _dialect_insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    """The database's own INSERT construct, which knows ON CONFLICT."""
+    # Imported here, on first use: the engine has loaded its dialect by then, and importing
+    # the service (a Lambda cold start) stays free of it.
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def insert_task(session: Session, *, task: Task) -> Task:
@@ -61,7 +67,7 @@ def insert_task(session: Session, *, task: Task) -> Task:
         set_={"id": new_task.excluded.id},
         where=_tasks.c.user_id == new_task.excluded.user_id,
     ).returning(*_tasks.c)
-    if dialect_insert is postgresql.insert:
+    if session.get_bind().dialect.name == "postgresql":
         # A data-modifying CTE: one statement, one round trip, and atomic.
         return _task(session.execute(new_task.add_cte(register_owner.cte("owner"))).one())
     # SQLite has no data-modifying CTEs: two statements in the session's transaction.

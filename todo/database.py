@@ -37,6 +37,8 @@ def make_engine(settings: Settings) -> Engine:
         return create_engine(settings.database_url, connect_args={"check_same_thread": False, "timeout": 15})
     connect_args: dict = {
         "prepare_threshold": None,
+        # From the first statement on: the dialect's first-connect queries then need no ROLLBACK.
+        "autocommit": True,
         "connect_timeout": settings.db_connect_timeout,
         "application_name": "todo-api",
         # Bound the wait on a network that silently died while the Lambda was frozen.

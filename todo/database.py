@@ -16,6 +16,7 @@ from typing import NoReturn, TypeVar
 import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel
 
 from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -52,6 +53,8 @@ def make_engine(settings: Settings) -> Engine:
         isolation_level="AUTOCOMMIT",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        # Waiting longer for a free connection than for a new one would make no sense.
+        pool_timeout=settings.db_connect_budget,
         # The dialect would otherwise look for hstore on the first connection: one round trip.
         use_native_hstore=False,
         connect_args=connect_args,
@@ -126,10 +129,13 @@ class Database:
             _raise_translated(exc)
 
     def _run_once(self, work: Callable[[Session], Result]) -> Result:
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = work(session)
-            session.commit()
-            return result
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                result = work(session)
+                session.commit()
+                return result
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("every pooled connection is busy") from exc
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:

@@ -185,17 +185,28 @@ class TcpProxy:
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         self._stopping = asyncio.Event()
-        server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        connections: set[asyncio.Task] = set()
+
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # A plain callback, so that these tasks are ours to end (asyncio would otherwise
+            # wrap a coroutine in a task of its own, and log when it is cancelled).
+            task = loop.create_task(self._accept(reader, writer))
+            connections.add(task)
+            task.add_done_callback(connections.discard)
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
         self._loop = loop
         self._ready.set()
         await self._stopping.wait()
         server.close()
         self._abort_all()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
+        if connections:
+            # Aborted connections end by themselves; one still connecting upstream may not.
+            _, pending = await asyncio.wait(set(connections), timeout=1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         await server.wait_closed()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:

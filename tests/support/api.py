@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from http import HTTPStatus
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -59,8 +60,9 @@ def check_problem_document(status: int, content_type: str, body_text: str) -> di
     assert isinstance(body.get("title"), str) and body["title"], body
     assert type(body.get("status")) is int and body["status"] == status, body
     assert isinstance(body.get("detail"), str) and body["detail"], body
-    if "type" in body:
-        assert isinstance(body["type"], str), body
+    # Problems of this API have no type of their own: "about:blank", titled by the HTTP status.
+    assert body.get("type") == "about:blank", body
+    assert body["title"] == HTTPStatus(status).phrase, body
     if "errors" in body:
         assert isinstance(body["errors"], list) and body["errors"], body
         for error in body["errors"]:
@@ -102,8 +104,12 @@ _LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?([^";,]+)"?')
 
 
 def links(response) -> dict[str, str]:
-    """The targets of the Link header by relation."""
-    header = response.headers.get("link")
+    """The targets of a response's Link header by relation."""
+    return parse_links(response.headers.get("link"))
+
+
+def parse_links(header: str | None) -> dict[str, str]:
+    """The targets of a Link header value by relation."""
     if header is None:
         return {}
     found: dict[str, str] = {}

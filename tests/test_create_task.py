@@ -1,5 +1,6 @@
 """POST /api/{user_id}/tasks"""
 
+import json
 import uuid
 
 from support.api import assert_task_shape, create_task, task_url, tasks_url, timestamp
@@ -69,9 +70,12 @@ def test_create_keeps_non_ascii_text(client, user):
     description = "Ünïcödé — ß, İ, ﬁ, 🇫🇷"
 
     task = create_task(client, user, title, description=description)
+    response = client.get(task_url(user, task["id"]))
 
-    assert client.get(task_url(user, task["id"])).json()["title"] == title
-    assert client.get(task_url(user, task["id"])).json()["description"] == description
+    charset = response.headers["content-type"].partition("charset=")[2].strip().lower()
+    assert charset in ("", "utf-8"), response.headers["content-type"]
+    assert json.loads(response.content.decode("utf-8")) == task
+    assert (task["title"], task["description"]) == (title, description)
 
 
 def test_create_accepts_a_surrogate_pair_escaped_in_json(client, user):

@@ -4,6 +4,9 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
 
 from support.api import (
     assert_task_shape,
@@ -249,6 +252,27 @@ def test_identical_titles_are_ordered_by_id_in_the_direction_of_the_sort(client,
     assert ids(listing(client, user, sort="-title")) == list(reversed(by_id))
 
 
+@pytest.mark.parametrize("sort", ["created_at", "-created_at", "updated_at", "-updated_at"])
+def test_identical_timestamps_are_ordered_by_id_in_the_direction_of_the_sort(client, backend, user, sort):
+    tasks = [create_task(client, user, f"task {n}") for n in range(5)]
+    # The API cannot make two tasks at the same instant: give them one in the database.
+    from todo.models import Task
+
+    table = Task.__table__
+    instant = timestamp(tasks[0]["created_at"])
+    with backend.engine.begin() as conn:
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_([uuid.UUID(task["id"]) for task in tasks]))
+            .values(created_at=instant, updated_at=instant)
+        )
+    by_id = sorted((task["id"] for task in tasks), key=uuid.UUID)
+
+    response = listing(client, user, sort=sort)
+
+    assert ids(response) == (list(reversed(by_id)) if sort.startswith("-") else by_id)
+
+
 def test_paging_through_ties_is_stable(client, user):
     tasks = [create_task(client, user, "same title") for _ in range(5)]
     by_id = sorted((task["id"] for task in tasks), key=uuid.UUID)
@@ -418,3 +442,37 @@ def test_following_links_keeps_a_search_with_reserved_characters(client, user):
     assert following.status_code == 200
     assert total(following) == 3
     assert len(following.json()) == 1
+
+
+# --- search, as a property ------------------------------------------------------------------
+
+SEARCH_ALPHABET = "aAbB%_\\"
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    texts=st.lists(
+        st.tuples(st.text(SEARCH_ALPHABET + " ", min_size=1, max_size=6).filter(str.strip),
+                  st.none() | st.text(SEARCH_ALPHABET + " ", max_size=6)),
+        min_size=1,
+        max_size=4,
+    ),
+    q=st.text(SEARCH_ALPHABET, min_size=1, max_size=3),
+)
+def test_q_finds_exactly_the_tasks_whose_title_or_description_contains_it(client, texts, q):
+    user = str(uuid.uuid4())  # a new user per example: examples share the client
+    tasks = [create_task(client, user, title, description=description) for title, description in texts]
+
+    response = listing(client, user, q=q)
+
+    def contains(text):
+        return text is not None and q.lower() in text.lower()
+
+    expected = {task["id"] for task in tasks if contains(task["title"]) or contains(task["description"])}
+    assert set(ids(response)) == expected
+    assert total(response) == len(expected)

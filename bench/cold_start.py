@@ -38,6 +38,7 @@ from common import (
     DEFAULT_SERVER_URL,
     ROOT,
     fresh_database,
+    machine,
     server_address,
     through_proxy,
     use_repository_paths,
@@ -165,6 +166,8 @@ def report(args: argparse.Namespace, bare: list[float], runs: list[dict]) -> boo
     bare_ms = statistics.median(bare)
     import_ms = median("import_ms")
     ratio = import_ms / bare_ms
+    # Noise only ever adds: on a busy machine the fastest runs say more about the code.
+    fastest_ratio = min(run["import_ms"] for run in runs) / min(bare)
     cold_trips = [run["cold_round_trips"] for run in runs]
     warm_trips = [run["warm_round_trips"] for run in runs]
     second_ms = median("second_ms")
@@ -178,13 +181,15 @@ def report(args: argparse.Namespace, bare: list[float], runs: list[dict]) -> boo
         f"Cold start: {args.repeat} fresh processes of each kind, {args.rtt_ms:g} ms added RTT, "
         f"one API Gateway v2 create per invocation, tables already there (medians; range in brackets)"
     )
+    print(f"Machine: {machine()}")
     print()
     rows = [
         ("bare import (fastapi, sqlmodel, psycopg, mangum, pydantic_settings)", f"{bare_ms:.0f} ms [{spread(bare)}]", ""),
         (
             "import handler",
             f"{import_ms:.0f} ms [{spread([r['import_ms'] for r in runs])}]",
-            f"{ratio:.2f}x bare, target <= {IMPORT_RATIO_TARGET}x: {verdict(import_ok)}",
+            f"{ratio:.2f}x bare (fastest runs: {fastest_ratio:.2f}x), target <= {IMPORT_RATIO_TARGET}x: "
+            f"{verdict(import_ok)}",
         ),
         ("first invocation", f"{median('first_ms'):.1f} ms [{spread([r['first_ms'] for r in runs])}]", ""),
         (

@@ -133,5 +133,13 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def machine() -> str:
+    """How busy the machine is: latency figures mean little on a saturated one."""
+    import os
+
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} CPUs, load average {load:.1f} over the last minute"
+
+
 def verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"

@@ -13,7 +13,8 @@ Target (issue 4): every call takes exactly 1 round trip, and its median latency 
 3 ms of the round-trip time. Beside each call the bench times a bare psycopg `SELECT 1`
 through the same proxy (the floor: one round trip, no app); "over floor" is what the app and
 the statement add to it, and stays meaningful on a busy machine, where the wake-ups of every
-process in the path get slower and the absolute figures grow.
+process in the path get slower and the absolute figures grow. "CPU ms" is the median processor
+time this process spent on a call (the app, and the proxy's thread passing its bytes on).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from common import (
     api_gateway_v2_event,
     fresh_database,
     lambda_context,
+    machine,
     percentile,
     server_address,
     through_proxy,
@@ -59,6 +61,7 @@ class Endpoint:
     flights: list[int] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     floor_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
 
 
 def main() -> int:
@@ -139,9 +142,11 @@ def measure(app_url: str, proxy: TcpProxy, iterations: int, floor: psycopg.Conne
         for i in range(iterations):
             event = endpoint.event(i)
             proxy.reset_counts()
+            cpu_started = time.process_time()
             started = time.perf_counter()
             response = invoke(event)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            endpoint.cpu_ms.append((time.process_time() - cpu_started) * 1000)
             stats = proxy.stats()
             if response["statusCode"] != endpoint.expected_status:
                 raise SystemExit(f"{endpoint.name}: expected {endpoint.expected_status}, got {response}")
@@ -163,9 +168,11 @@ def report(endpoints: list[Endpoint], args: argparse.Namespace) -> int:
         f"Round trips per call: {args.iterations} calls each, {args.rtt_ms:g} ms added RTT "
         f"({args.rtt_ms / 2:g} ms each way), through Mangum with API Gateway v2 events"
     )
+    print(f"Machine: {machine()}")
     print()
     header = (
-        f"{'endpoint':<42} {'round trips':>11} {'median ms':>10} {'p95 ms':>7} {'floor ms':>9} {'over floor':>10}  target"
+        f"{'endpoint':<42} {'round trips':>11} {'median ms':>10} {'p95 ms':>7} {'floor ms':>9} {'over floor':>10}"
+        f" {'CPU ms':>7}  target"
     )
     print(header)
     print("-" * len(header))
@@ -181,7 +188,7 @@ def report(endpoints: list[Endpoint], args: argparse.Namespace) -> int:
         all_ok &= ok
         print(
             f"{endpoint.name:<42} {trips:>11} {median:>10.1f} {percentile(endpoint.latencies_ms, 0.95):>7.1f}"
-            f" {floor_ms:>9.1f} {median - floor_ms:>+10.1f}  {verdict(ok)}"
+            f" {floor_ms:>9.1f} {median - floor_ms:>+10.1f} {statistics.median(endpoint.cpu_ms):>7.1f}  {verdict(ok)}"
         )
     print()
     print(

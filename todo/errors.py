@@ -84,9 +84,15 @@ async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    if exc.status_code == 404 and detail == "Not Found":
+    errors = None
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it could not decode at all (not UTF-8, say): a field
+        # problem like any other, so that every 400 has the same shape.
+        detail = "The request is not valid."
+        errors = [{"loc": ["body"], "msg": "The body is not JSON text in UTF-8.", "type": "json_invalid"}]
+    elif exc.status_code == 404 and detail == "Not Found":
         detail = "There is nothing at this path."
-    return problem_response(exc.status_code, detail, headers=headers or None)
+    return problem_response(exc.status_code, detail, errors=errors, headers=headers or None)
 
 
 async def _on_task_not_found(request: Request, exc: TaskNotFound) -> JSONResponse:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel
@@ -30,6 +31,8 @@ Result = TypeVar("Result")
 # Any constant shared by every process of this service: it serialises table creation.
 _SCHEMA_LOCK_KEY = 7_246_551_002
 _TABLES = ("users", "tasks")
+
+registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "PsycopgStartupFactsDialect")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -48,8 +51,11 @@ def make_engine(settings: Settings) -> Engine:
     }
     if settings.db_statement_timeout_ms:
         connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    url = make_url(settings.database_url)
+    if url.drivername == "postgresql+psycopg":
+        url = url.set(drivername="postgresql+psycopg_startup_facts")
     engine = create_engine(
-        settings.database_url,
+        url,
         isolation_level="AUTOCOMMIT",
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,

@@ -19,7 +19,7 @@ MAX_OFFSET = 2**63 - 1
 MAX_SEARCH_LENGTH = 1000
 
 
-def task_service(request: Request) -> TaskService:
+async def task_service(request: Request) -> TaskService:
     return request.app.state.tasks
 
 
@@ -46,7 +46,7 @@ def error_responses(*statuses: int) -> dict:
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=error_responses(400, 413, 500, 503))
 
 
-def task_filter(
+async def task_filter(
     completed: Annotated[Literal["true", "false"] | None, Query(description="Only done or only open tasks.")] = None,
     q: Annotated[
         StorableText | None,

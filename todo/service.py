@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from todo import repository
 from todo.database import Database
 from todo.errors import TaskNotFound
-from todo.models import Task, TaskWrite
+from todo.models import TaskPublic, TaskWrite
 from todo.repository import TaskFilter, TaskPage
 
 
@@ -19,10 +19,10 @@ class TaskService:
     def __init__(self, database: Database):
         self._database = database
 
-    def create(self, owner: UUID, draft: TaskWrite) -> Task:
+    def create(self, owner: UUID, draft: TaskWrite) -> TaskPublic:
         now = _now()
         # The id is chosen here, not by the database, so that a retried insert is the same insert.
-        task = Task(
+        task = TaskPublic(
             id=uuid4(),
             user_id=owner,
             title=draft.title,
@@ -38,14 +38,14 @@ class TaskService:
             lambda s: repository.list_tasks(s, owner=owner, task_filter=task_filter), retry_on_disconnect=True
         )
 
-    def get(self, owner: UUID, task_id: UUID) -> Task:
+    def get(self, owner: UUID, task_id: UUID) -> TaskPublic:
         return _found(
             self._database.run(
                 lambda s: repository.get_task(s, owner=owner, task_id=task_id), retry_on_disconnect=True
             )
         )
 
-    def replace(self, owner: UUID, task_id: UUID, draft: TaskWrite) -> Task:
+    def replace(self, owner: UUID, task_id: UUID, draft: TaskWrite) -> TaskPublic:
         """PUT: title and description become exactly what was sent; `completed` stays."""
         now = _now()
         return _found(
@@ -58,7 +58,7 @@ class TaskService:
             )
         )
 
-    def set_completed(self, owner: UUID, task_id: UUID, completed: bool) -> Task:
+    def set_completed(self, owner: UUID, task_id: UUID, completed: bool) -> TaskPublic:
         now = _now()
         return _found(
             self._database.run(
@@ -79,7 +79,7 @@ class TaskService:
         self._database.run(repository.ping, retry_on_disconnect=True)
 
 
-def _found(task: Task | None) -> Task:
+def _found(task: TaskPublic | None) -> TaskPublic:
     if task is None:
         raise TaskNotFound()
     return task

@@ -8,12 +8,11 @@ sent (a title trimmed of white space at its ends, a description untouched).
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 
 import pytest
 
+from support.service_log import service_log
 from support.api import assert_task_shape, complete_url, create_task, problem, task_url, tasks_url
 
 JSON = {"content-type": "application/json"}
@@ -242,14 +241,8 @@ BAD_REQUEST_IDS = {
 
 @pytest.fixture
 def log_text():
-    """What the service writes to its log stream during the test."""
-    captured = io.StringIO()
-    handlers = [h for h in logging.getLogger("todo").handlers if isinstance(h, logging.StreamHandler)]
-    assert handlers, "the service's logger has no stream handler"
-    previous = [handler.setStream(captured) for handler in handlers]
-    yield captured.getvalue
-    for handler, stream in zip(handlers, previous):
-        handler.setStream(stream)
+    with service_log() as logged:
+        yield logged
 
 
 @pytest.mark.parametrize("sent", BAD_REQUEST_IDS.values(), ids=BAD_REQUEST_IDS.keys())

@@ -26,10 +26,13 @@ from sqlalchemy.engine import URL, make_url
 from support.api import check_error_response
 from support.postgres import ServerChoice, choose_server, fresh_database, postgres_server
 
+pytest_plugins = ["support.pgbouncer_fixture"]
+
 # backend id -> the fixture that yields its SQLAlchemy URL
 BACKENDS = {
     "postgresql": "postgres_url",
     "sqlite": "sqlite_url",
+    "pgbouncer": "pgbouncer_url",
 }
 
 _SERVER_CHOICE = pytest.StashKey[ServerChoice]()
@@ -75,6 +78,9 @@ def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     elif request.param == "postgresql":
         with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
             yield url.render_as_string(hide_password=False)
+    elif request.param == "pgbouncer":
+        with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
+            yield request.getfixturevalue("via_pgbouncer")(url)
     else:
         pytest.fail(f"no scratch database for the backend {request.param!r}")
 

@@ -70,17 +70,25 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
+# libpq treats any connect_timeout under 2 s as 2 s.
+_SHORTEST_ATTEMPT = 2
+
+
 def _connect_with_retries(budget_seconds: float):
-    """Retry a failed connect with backoff while the database (say, a Neon compute) wakes up."""
+    """Retry a failed connect with backoff while the database (say, a Neon compute) wakes up,
+    and never past the budget: the last attempt gets only the time that is left."""
 
     def connect(dialect, connection_record, cargs, cparams):
         deadline = time.monotonic() + budget_seconds
+        attempt_timeout = cparams.get("connect_timeout", _SHORTEST_ATTEMPT)
         delay = 0.1
         while True:
+            left = deadline - time.monotonic()
+            timeout = max(_SHORTEST_ATTEMPT, min(attempt_timeout, int(left)))
             try:
-                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+                return dialect.loaded_dbapi.connect(*cargs, **{**cparams, "connect_timeout": timeout})
             except psycopg.OperationalError:
-                if time.monotonic() + delay > deadline:
+                if deadline - time.monotonic() < delay + _SHORTEST_ATTEMPT:
                     raise
                 logger.info("database not reachable yet; retrying in %.1f s", delay)
                 time.sleep(delay)
@@ -92,8 +100,9 @@ def _connect_with_retries(budget_seconds: float):
 def _discard_if_server_hung_up(dbapi_connection, connection_record, connection_proxy):
     # An idle connection has nothing to read unless the server or pooler closed it (or sent
     # the notice that it is about to). A zero-timeout poll sees that without a round trip.
-    readable, _, _ = select.select([dbapi_connection.pgconn.socket], [], [], 0)
-    if readable:
+    poller = select.poll()
+    poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
+    if poller.poll(0):
         raise DisconnectionError("the server closed this connection while it was idle")
 
 
@@ -109,12 +118,12 @@ class Database:
         self._settings = settings
         self._engine: Engine | None = None
         self._schema_ready = False
-        self._setup_lock = threading.Lock()
+        self._engine_lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            with self._setup_lock:
+            with self._engine_lock:
                 if self._engine is None:
                     self._engine = make_engine(self._settings)
         return self._engine
@@ -144,18 +153,17 @@ class Database:
             raise DatabaseUnavailable("every pooled connection is busy") from exc
 
     def _ensure_schema(self) -> None:
+        # No lock: requests that arrive together on a cold process may each check (creating is
+        # serialised in the database), and while the database is down none of them waits for
+        # another's connect budget before spending its own.
         if self._schema_ready:
             return
-        engine = self.engine
-        with self._setup_lock:
-            if self._schema_ready:
-                return
-            try:
-                create_tables(engine)
-            except DBAPIError as exc:
-                # Not marked ready: the next request tries again.
-                _raise_translated(exc)
-            self._schema_ready = True
+        try:
+            create_tables(self.engine)
+        except DBAPIError as exc:
+            # Not marked ready: the next request tries again.
+            _raise_translated(exc)
+        self._schema_ready = True
 
     def dispose(self) -> None:
         """Close every pooled connection (after a SnapStart restore, or at shutdown)."""

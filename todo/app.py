@@ -1,12 +1,11 @@
 """Builds the FastAPI application: routes, error mapping, middleware and OpenAPI."""
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.logs import configure_logging
-from todo.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from todo.middleware import ProblemCORSMiddleware, RequestBodyMiddleware, RequestContextMiddleware
 from todo.openapi import install_openapi
 from todo.routes import health_router, router
 from todo.service import TaskService
@@ -39,12 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: request context, then the body limit, then CORS.
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
             expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID"],
         )
-    app.add_middleware(BodySizeLimitMiddleware)
+    app.add_middleware(RequestBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

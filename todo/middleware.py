@@ -1,12 +1,15 @@
 """ASGI middleware: request ids and the access log, the body size limit, and the last-resort
 500. Plain ASGI rather than BaseHTTPMiddleware: no extra task or copy per request."""
 
+import codecs
 import logging
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo.errors import problem_response
@@ -92,9 +95,16 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
 
 
-class BodySizeLimitMiddleware:
-    """Refuses bodies over 64 KiB before anything parses them, whether the client declares
-    the length up front or streams the body in chunks."""
+class BodyNotUtf8(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(400, "The body is not JSON text in UTF-8.")
+
+
+class RequestBodyMiddleware:
+    """Refuses, before anything parses them, bodies over 64 KiB (declared up front or streamed
+    in chunks) and bodies that are not UTF-8 (RFC 8259: JSON between systems is UTF-8; Python
+    would otherwise guess UTF-16 or UTF-32 from the first bytes). A NUL byte counts as not
+    UTF-8 JSON: JSON text never holds one raw, and UTF-16 text without a BOM is full of them."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -105,18 +115,26 @@ class BodySizeLimitMiddleware:
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            await self._refuse(scope, receive, send)
+            await _send_problem(BodyTooLarge(), scope, receive, send)
             return
         received = 0
+        utf8 = codecs.getincrementaldecoder("utf-8")()
         response_started = False
 
-        async def counting_receive() -> Message:
+        async def checking_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > MAX_BODY_BYTES:
                     raise BodyTooLarge()
+                try:
+                    utf8.decode(chunk, final=not message.get("more_body", False))
+                except UnicodeDecodeError:
+                    raise BodyNotUtf8() from None
+                if b"\x00" in chunk:
+                    raise BodyNotUtf8()
             return message
 
         async def watching_send(message: Message) -> None:
@@ -125,13 +143,26 @@ class BodySizeLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, watching_send)
-        except BodyTooLarge:
+            await self.app(scope, checking_receive, watching_send)
+        except (BodyTooLarge, BodyNotUtf8) as exc:
+            # Raised where FastAPI does not turn it into an answer itself.
             if response_started:
                 raise
-            await self._refuse(scope, receive, send)
+            await _send_problem(exc, scope, receive, send)
 
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        exc = BodyTooLarge()
-        await problem_response(exc.status_code, exc.detail)(scope, receive, send)
+
+async def _send_problem(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
+    await problem_response(exc.status_code, exc.detail)(scope, receive, send)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as a problem document."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        cors_headers = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+        return problem_response(
+            response.status_code, bytes(response.body).decode(), headers={**cors_headers, "Vary": "Origin"}
+        )

@@ -9,12 +9,12 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from todo.app import create_app
 from todo.errors import PROBLEM_CONTENT_TYPE
-from todo.lambda_events import StagePrefixMiddleware
+from todo.lambda_events import LambdaEventMiddleware
 
 app = create_app()
 
 handler = Mangum(
-    StagePrefixMiddleware(app),
+    LambdaEventMiddleware(app),
     # Mangum would run the ASGI lifespan on every invocation; the app needs none.
     lifespan="off",
     # Problem documents are text: without this Mangum would send them base64-encoded.

@@ -8,6 +8,8 @@ link with it, so the stage becomes the ASGI `root_path` — which also makes `/d
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from todo.blocking import run_inline
+
 
 def stage_prefix(event: dict, path: str) -> str:
     """The part of the client's URL path in front of the app's own paths ("" for none)."""
@@ -24,11 +26,15 @@ def stage_prefix(event: dict, path: str) -> str:
     return ""
 
 
-class StagePrefixMiddleware:
+class LambdaEventMiddleware:
+    """Between Mangum and the app: the stage becomes the root path, and blocking calls run
+    inline (a container serves one request at a time)."""
+
     def __init__(self, app: ASGIApp):
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        run_inline.set(True)
         event = scope.get("aws.event")
         if scope["type"] == "http" and event:
             if prefix := stage_prefix(event, scope["path"]):

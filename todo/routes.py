@@ -1,4 +1,9 @@
-"""HTTP in and out: parse the request, call the service, shape the answer."""
+"""HTTP in and out: parse the request, call the service, shape the answer.
+
+Endpoints are `async def` and hand the (blocking) service call to `run_blocking`: a worker
+thread under uvicorn, inline on Lambda. Parsing and serialising then stay on the event loop,
+where FastAPI would otherwise send each of them to a thread of its own.
+"""
 
 import re
 from http import HTTPStatus
@@ -9,6 +14,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BeforeValidator
 from starlette.routing import get_route_path
 
+from todo.blocking import run_blocking
 from todo.identity import Owner
 from todo.models import StorableText, TaskCompletion, TaskPublic, TaskWrite
 from todo.repository import SortKey, TaskFilter
@@ -98,21 +104,21 @@ _LIST_HEADERS = {
     response_model=TaskPublic,
     responses={201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}}},
 )
-def create_task(owner: Owner, draft: TaskWrite, tasks: Tasks, request: Request, response: Response):
-    task = tasks.create(owner, draft)
+async def create_task(owner: Owner, draft: TaskWrite, tasks: Tasks, request: Request, response: Response):
+    task = await run_blocking(tasks.create, owner, draft)
     response.headers["Location"] = _public_path(request, f"/api/{owner}/tasks/{task.id}")
     return task
 
 
 @router.get("", response_model=list[TaskPublic], responses={200: {"headers": _LIST_HEADERS}})
-def list_tasks(
+async def list_tasks(
     owner: Owner,
     task_filter: Annotated[TaskFilter, Depends(task_filter)],
     tasks: Tasks,
     request: Request,
     response: Response,
 ):
-    page = tasks.list(owner, task_filter)
+    page = await run_blocking(tasks.list, owner, task_filter)
     response.headers["X-Total-Count"] = str(page.total)
     if links := _page_links(request, task_filter, page.total):
         response.headers["Link"] = links
@@ -120,24 +126,24 @@ def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
-def get_task(owner: Owner, task_id: TaskId, tasks: Tasks):
-    return tasks.get(owner, task_id)
+async def get_task(owner: Owner, task_id: TaskId, tasks: Tasks):
+    return await run_blocking(tasks.get, owner, task_id)
 
 
 @router.put("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
-def replace_task(owner: Owner, task_id: TaskId, draft: TaskWrite, tasks: Tasks):
-    return tasks.replace(owner, task_id, draft)
+async def replace_task(owner: Owner, task_id: TaskId, draft: TaskWrite, tasks: Tasks):
+    return await run_blocking(tasks.replace, owner, task_id, draft)
 
 
 @router.delete("/{task_id}", status_code=204, response_class=Response, responses=error_responses(404))
-def delete_task(owner: Owner, task_id: TaskId, tasks: Tasks):
-    tasks.delete(owner, task_id)
+async def delete_task(owner: Owner, task_id: TaskId, tasks: Tasks):
+    await run_blocking(tasks.delete, owner, task_id)
     return Response(status_code=204)
 
 
 @router.patch("/{task_id}/complete", response_model=TaskPublic, responses=error_responses(404))
-def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, tasks: Tasks):
-    return tasks.set_completed(owner, task_id, completion.completed)
+async def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, tasks: Tasks):
+    return await run_blocking(tasks.set_completed, owner, task_id, completion.completed)
 
 
 health_router = APIRouter(tags=["health"])
@@ -148,6 +154,6 @@ health_router = APIRouter(tags=["health"])
     response_model=dict[Literal["status"], Literal["ok"]],
     responses=error_responses(500, 503),
 )
-def health(tasks: Tasks):
-    tasks.check_database()
+async def health(tasks: Tasks):
+    await run_blocking(tasks.check_database)
     return {"status": "ok"}

@@ -5,10 +5,11 @@ with RETURNING, and the list returns its page and its total together.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, func, or_, select, true, update
+from sqlalchemy import BigInteger, Integer, String, bindparam, delete, func, or_, select, true, update
 from sqlmodel import Session
 
 from todo.models import Task, TaskPublic, User
@@ -39,41 +40,47 @@ def _task(row) -> TaskPublic:
     return TaskPublic.model_validate(row._mapping)
 
 
-def _dialect_insert(session: Session):
-    """The database's own INSERT construct, which knows ON CONFLICT."""
-    # Imported here, on first use: the engine has loaded its dialect by then, and importing
-    # the service (a Lambda cold start) stays free of it.
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
 def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
     """Insert a task and register its owner in the same statement.
 
     Inserting a task id that exists for the same owner returns the stored row, so a create
     retried after a lost connection cannot fail or insert twice.
     """
-    dialect_insert = _dialect_insert(session)
+    task_values = task.model_dump()
+    owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # A data-modifying CTE: one statement, one round trip, and atomic.
+        return _task(session.execute(_insert_statements(dialect)[1], {**task_values, **owner_values}).one())
+    # SQLite has no data-modifying CTEs: two statements in the session's transaction.
+    register_owner, new_task = _insert_statements(dialect)
+    session.execute(register_owner, owner_values)
+    return _task(session.execute(new_task, task_values).one())
+
+
+@lru_cache(maxsize=None)
+def _insert_statements(dialect: str) -> tuple:
+    """(register the owner, insert the task registering the owner too), built once."""
+    # Imported here, on first use: the engine has loaded its dialect by then, and importing
+    # the service (a Lambda cold start) stays free of it.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     register_owner = (
-        dialect_insert(_users)
-        .values(id=uuid4(), user_id=task.user_id)
+        insert(_users)
+        .values(id=bindparam("owner_row_id"), user_id=bindparam("user_id"))
         .on_conflict_do_nothing(index_elements=[_users.c.user_id])
     )
-    new_task = dialect_insert(_tasks).values(task.model_dump())
+    new_task = insert(_tasks).values({column.name: bindparam(column.name) for column in _tasks.c})
     new_task = new_task.on_conflict_do_update(
         index_elements=[_tasks.c.id],
         set_={"id": new_task.excluded.id},
         where=_tasks.c.user_id == new_task.excluded.user_id,
     ).returning(*_tasks.c)
-    if session.get_bind().dialect.name == "postgresql":
-        # A data-modifying CTE: one statement, one round trip, and atomic.
-        return _task(session.execute(new_task.add_cte(register_owner.cte("owner"))).one())
-    # SQLite has no data-modifying CTEs: two statements in the session's transaction.
-    session.execute(register_owner)
-    return _task(session.execute(new_task).one())
+    if dialect == "postgresql":
+        return register_owner, new_task.add_cte(register_owner.cte("owner"))
+    return register_owner, new_task
 
 
 def get_task(session: Session, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
@@ -82,36 +89,47 @@ def get_task(session: Session, *, owner: UUID, task_id: UUID) -> TaskPublic | No
 
 
 def list_tasks(session: Session, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
-    """One page of the owner's matching tasks and the number of all matching tasks.
+    """One page of the owner's matching tasks and the number of all matching tasks."""
+    statement = _list_statement(
+        by_completed=task_filter.completed is not None, by_search=bool(task_filter.search), sort=task_filter.sort
+    )
+    values = {"owner": owner, "limit": task_filter.limit, "offset": task_filter.offset}
+    if task_filter.completed is not None:
+        values["completed"] = task_filter.completed
+    if task_filter.search:
+        values["pattern"] = f"%{_escape_like(task_filter.search)}%"
+    rows = session.execute(statement, values).all()
+    tasks = [_task(row) for row in rows if row.id is not None]
+    return TaskPage(tasks=tasks, total=rows[0].total)
+
+
+@lru_cache(maxsize=None)
+def _list_statement(*, by_completed: bool, by_search: bool, sort: SortKey):
+    """The list query of one shape (24 in all), built once; the values are bound per call.
 
     The count is joined to the page (an outer join, so a page past the end still knows the
     total): one statement instead of a separate COUNT query.
     """
-    conditions = [_tasks.c.user_id == owner]
-    if task_filter.completed is not None:
-        conditions.append(_tasks.c.completed == task_filter.completed)
-    if task_filter.search:
-        pattern = f"%{_escape_like(task_filter.search)}%"
-        conditions.append(
-            or_(_tasks.c.title.ilike(pattern, escape="\\"), _tasks.c.description.ilike(pattern, escape="\\"))
-        )
+    conditions = [_tasks.c.user_id == bindparam("owner")]
+    if by_completed:
+        conditions.append(_tasks.c.completed == bindparam("completed"))
+    if by_search:
+        pattern = bindparam("pattern", type_=String)
+        conditions.append(or_(_tasks.c.title.ilike(pattern, escape="\\"), _tasks.c.description.ilike(pattern, escape="\\")))
     matching = select(_tasks).where(*conditions).cte("matching")
     page = (
         select(matching)
-        .order_by(*_ordering(matching.c, task_filter.sort))
-        .limit(task_filter.limit)
-        .offset(task_filter.offset)
+        .order_by(*_ordering(matching.c, sort))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=BigInteger))
         .subquery("page")
     )
     counted = select(func.count().label("total")).select_from(matching).subquery("counted")
-    statement = (
+    return (
         select(counted.c.total, *page.c)
         .select_from(counted.outerjoin(page, true()))
-        .order_by(*_ordering(page.c, task_filter.sort))
+        .order_by(*_ordering(page.c, sort))
     )
-    rows = session.execute(statement).all()
-    tasks = [_task(row) for row in rows if row.id is not None]
-    return TaskPage(tasks=tasks, total=rows[0].total)
 
 
 def replace_task(

@@ -22,7 +22,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 run: $(VENV)/.runtime
-	$(BIN)/uvicorn handler:app --reload --no-server-header --port $${PORT:-8000}
+	$(BIN)/uvicorn handler:app --no-server-header --port $${PORT:-8000}
 
 test: $(VENV)/.test node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

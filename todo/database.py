@@ -39,18 +39,6 @@ def make_engine(settings: Settings) -> Engine:
     if settings.database_url.startswith("sqlite"):
         # One file, written from uvicorn's worker threads: wait for the lock instead of failing.
         return create_engine(settings.database_url, connect_args={"check_same_thread": False, "timeout": 15})
-    connect_args: dict = {
-        "prepare_threshold": None,
-        # From the first statement on: the dialect's first-connect queries then need no ROLLBACK.
-        "autocommit": True,
-        "connect_timeout": settings.db_connect_timeout,
-        "application_name": "todo-api",
-        # Bound the wait on a network that silently died while the Lambda was frozen.
-        "tcp_user_timeout": settings.db_connect_timeout * 1000,
-        "keepalives_idle": 30,
-    }
-    if settings.db_statement_timeout_ms:
-        connect_args["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
     url = make_url(settings.database_url)
     if url.drivername == "postgresql+psycopg":
         url = url.set(drivername="postgresql+psycopg_startup_facts")
@@ -63,7 +51,7 @@ def make_engine(settings: Settings) -> Engine:
         pool_timeout=settings.db_connect_budget,
         # The dialect would otherwise look for hstore on the first connection: one round trip.
         use_native_hstore=False,
-        connect_args=connect_args,
+        connect_args=connect_arguments(settings, url.host),
     )
     event.listen(engine, "do_connect", _connect_with_retries(settings.db_connect_budget))
     event.listen(engine, "checkout", _discard_if_server_hung_up)
@@ -104,6 +92,29 @@ def _discard_if_server_hung_up(dbapi_connection, connection_record, connection_p
     poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
     if poller.poll(0):
         raise DisconnectionError("the server closed this connection while it was idle")
+
+
+def connect_arguments(settings: Settings, host: str | None) -> dict:
+    """What psycopg gets for every connection."""
+    arguments: dict = {
+        "prepare_threshold": None,
+        # From the first statement on: the dialect's first-connect queries then need no ROLLBACK.
+        "autocommit": True,
+        "connect_timeout": settings.db_connect_timeout,
+        "application_name": "todo-api",
+        # Bound the wait on a network that silently died while the Lambda was frozen.
+        "tcp_user_timeout": settings.db_connect_timeout * 1000,
+        "keepalives_idle": 30,
+    }
+    # Neon's pooled endpoint refuses connections that set parameters in `options`; there the
+    # timeout belongs on the role (ALTER ROLE ... SET statement_timeout), see the README.
+    if settings.db_statement_timeout_ms and not _is_neon_pooler(host):
+        arguments["options"] = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return arguments
+
+
+def _is_neon_pooler(host: str | None) -> bool:
+    return bool(host) and "-pooler." in host
 
 
 def _is_postgres(engine: Engine) -> bool:

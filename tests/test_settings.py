@@ -1,0 +1,57 @@
+"""Settings as a developer pastes them, and what reaches the database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from todo.database import Database, connect_arguments
+from todo.settings import LOCAL_DATABASE_URL, Settings
+
+NEON_PARAMS = "?sslmode=require&channel_binding=require"
+
+
+@pytest.mark.parametrize("scheme", ["postgres://", "postgresql://"])
+def test_neon_console_strings_become_psycopg_urls(scheme):
+    pasted = f"{scheme}alex:AbC123@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb{NEON_PARAMS}"
+    settings = Settings(database_url=pasted)
+    assert settings.database_url == (
+        "postgresql+psycopg://alex:AbC123@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb" + NEON_PARAMS
+    )
+
+
+def test_without_a_database_url_a_local_run_uses_sqlite(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    assert Settings().database_url == LOCAL_DATABASE_URL
+    assert LOCAL_DATABASE_URL.startswith("sqlite:///")
+
+
+def test_settings_come_from_the_environment_and_a_dotenv_file(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LOG_LEVEL=DEBUG\nCORS_ORIGINS=https://a.example, https://b.example\n")
+    monkeypatch.setenv("DOCS_ENABLED", "false")
+    settings = Settings()
+    assert settings.log_level == "DEBUG"
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.docs_enabled is False
+
+
+def test_statement_timeout_is_sent_to_a_direct_endpoint_only():
+    settings = Settings(db_statement_timeout_ms=1234)
+    direct = connect_arguments(settings, "ep-cool-darkness-123456.us-east-2.aws.neon.tech")
+    pooled = connect_arguments(settings, "ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech")
+    assert direct["options"] == "-c statement_timeout=1234"
+    # Neon's pooler refuses every connection that sets a parameter in `options`.
+    assert "options" not in pooled
+    assert connect_arguments(Settings(db_statement_timeout_ms=0), "localhost").get("options") is None
+
+
+def test_every_connection_has_the_statement_timeout_and_no_server_side_prepares(postgres_url):
+    database = Database(Settings(database_url=postgres_url, db_statement_timeout_ms=4321))
+    try:
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "4321ms"
+            assert connection.connection.dbapi_connection.prepare_threshold is None
+    finally:
+        database.dispose()

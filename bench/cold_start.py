@@ -25,14 +25,15 @@ trips from process start to the first answer; the second invocation within 1 rou
 from __future__ import annotations
 
 import argparse
+import compileall
 import faulthandler
 import json
 import os
-import compileall
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from common import (
     DEFAULT_SERVER_URL,

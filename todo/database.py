@@ -30,7 +30,8 @@ Result = TypeVar("Result")
 
 # Any constant shared by every process of this service: it serialises table creation.
 _SCHEMA_LOCK_KEY = 7_246_551_002
-_TABLES = ("users", "tasks")
+# SQLite has no advisory locks; a local run is one process, so a process lock serialises it.
+_SQLITE_SCHEMA_LOCK = threading.Lock()
 
 registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "PsycopgStartupFactsDialect")
 
@@ -190,14 +191,16 @@ def create_tables(engine: Engine) -> None:
     lock ends with the transaction, so PgBouncer's transaction mode is safe.
     """
     if not _is_postgres(engine):
-        SQLModel.metadata.create_all(engine)
+        with _SQLITE_SCHEMA_LOCK:
+            SQLModel.metadata.create_all(engine)
         return
+    tables = list(SQLModel.metadata.tables)
     with engine.connect() as connection:
         present = connection.execute(
             text("SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) AS name"),
-            {"names": list(_TABLES)},
+            {"names": tables},
         ).scalar_one()
-        if present == len(_TABLES):
+        if present == len(tables):
             return
     with engine.connect().execution_options(isolation_level="READ COMMITTED") as connection:
         with connection.begin():

@@ -3,148 +3,19 @@ events fed to Mangum, on every backend; and the real `handler` module as Lambda 
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import sys
 import uuid
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from mangum import Mangum
 
 from support.api import assert_task_shape, check_problem_document, parse_links, query_of, task_url, tasks_url
-
-DOMAIN = "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
-
-
-class Context:
-    """The attributes of a Lambda context object that anything might read."""
-
-    function_name = "todo-api"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:todo-api"
-    memory_limit_in_mb = 512
-    aws_request_id = "0f5e3c7a-1d2b-4c8e-9a6f-2b7d4e1c9a30"
-    log_group_name = "/aws/lambda/todo-api"
-    log_stream_name = "2026/11/25/[$LATEST]abcdef"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 29_000
-
-
-def http_api_event(method, path, query="", body=None, headers=None, base64_body=False):
-    """API Gateway HTTP API, payload format 2.0, on the $default stage."""
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {
-            "accept": "*/*",
-            "host": DOMAIN,
-            "user-agent": "curl/8.5.0",
-            "x-amzn-trace-id": "Root=1-6744a1b0-0123456789abcdef01234567",
-            "x-forwarded-for": "203.0.113.7",
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https",
-            **(headers or {}),
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "a1b2c3d4e5",
-            "domainName": DOMAIN,
-            "domainPrefix": "a1b2c3d4e5",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
-                "userAgent": "curl/8.5.0",
-            },
-            "requestId": "Cx1yVhZ3IAMEbXw=",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "25/Nov/2026:16:00:00 +0000",
-            "timeEpoch": 1795622400000,
-        },
-        "isBase64Encoded": base64_body,
-    }
-    if params:
-        event["queryStringParameters"] = params
-    if body is not None:
-        event["body"] = base64.b64encode(body).decode() if base64_body else body.decode()
-    return event
-
-
-def rest_api_event(method, path, query="", body=None, headers=None, base64_body=False):
-    """API Gateway REST API, payload format 1.0, a {proxy+} resource on the "prod" stage."""
-    pairs = parse_qsl(query, keep_blank_values=True)
-    all_headers = {
-        "Accept": "*/*",
-        "Host": DOMAIN,
-        "User-Agent": "curl/8.5.0",
-        "X-Amzn-Trace-Id": "Root=1-6744a1b0-0123456789abcdef01234567",
-        "X-Forwarded-For": "203.0.113.7",
-        "X-Forwarded-Port": "443",
-        "X-Forwarded-Proto": "https",
-        **(headers or {}),
-    }
-    multi_query: dict[str, list[str]] = {}
-    for name, value in pairs:
-        multi_query.setdefault(name, []).append(value)
-    return {
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
-        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
-        "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": {"proxy": path.lstrip("/")},
-        "stageVariables": None,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "a1b2c3d4e5",
-            "domainName": DOMAIN,
-            "domainPrefix": "a1b2c3d4e5",
-            "extendedRequestId": "Cx1yVhZ3IAMEbXw=",
-            "httpMethod": method,
-            "identity": {"sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0"},
-            "path": f"/prod{path}",
-            "protocol": "HTTP/1.1",
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "requestTime": "25/Nov/2026:16:00:00 +0000",
-            "requestTimeEpoch": 1795622400000,
-            "resourceId": "abc123",
-            "resourcePath": "/{proxy+}",
-            "stage": "prod",
-        },
-        "body": (base64.b64encode(body).decode() if base64_body else body.decode()) if body is not None else None,
-        "isBase64Encoded": base64_body,
-    }
-
+from support.lambda_events import Answer, LambdaContext, http_api_event, rest_api_event
 
 EVENTS = {"http-api-v2": http_api_event, "rest-api-v1": rest_api_event}
-
-
-class Answer:
-    """A Lambda proxy response, read as a client behind API Gateway would read it."""
-
-    def __init__(self, response: dict):
-        self.status = response["statusCode"]
-        self.headers: dict[str, str] = {}
-        for name, value in (response.get("headers") or {}).items():
-            self.headers[name.lower()] = value
-        for name, values in (response.get("multiValueHeaders") or {}).items():
-            self.headers[name.lower()] = ", ".join(values)
-        body = response.get("body") or ""
-        self.body = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
-
-    def json(self):
-        return json.loads(self.body)
 
 
 @pytest.fixture(params=list(EVENTS))
@@ -158,7 +29,7 @@ def invoke(request, backend):
         payload = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
         content = {"content-type": "application/json"} if payload is not None else {}
         event = make_event(method, parts.path, parts.query, payload, {**content, **(headers or {})}, base64_body)
-        answer = Answer(handler(event, Context()))
+        answer = Answer(handler(event, LambdaContext()))
         if answer.status >= 400:
             check_problem_document(answer.status, answer.headers.get("content-type", "").split(";")[0], answer.body.decode())
         return answer
@@ -277,10 +148,10 @@ def test_the_real_handler_serves_the_api_from_its_environment(handler_module, tm
     user = str(uuid.uuid4())
     created = Answer(
         handler_module.handler(make_event("POST", tasks_url(user), "", b'{"title": "real"}',
-                                          {"content-type": "application/json"}), Context())
+                                          {"content-type": "application/json"}), LambdaContext())
     )
-    listed = Answer(handler_module.handler(make_event("GET", tasks_url(user), "limit=1"), Context()))
-    health = Answer(handler_module.handler(make_event("GET", "/health"), Context()))
+    listed = Answer(handler_module.handler(make_event("GET", tasks_url(user), "limit=1"), LambdaContext()))
+    health = Answer(handler_module.handler(make_event("GET", "/health"), LambdaContext()))
 
     assert created.status == 201
     assert (tmp_path / "lambda.db").exists()

@@ -5,7 +5,12 @@ from fastapi import FastAPI
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.logs import configure_logging
-from todo.middleware import ProblemCORSMiddleware, RequestBodyMiddleware, RequestContextMiddleware
+from todo.middleware import (
+    ProblemCORSMiddleware,
+    RequestBodyMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from todo.openapi import install_openapi
 from todo.routes import health_router, router
 from todo.service import TaskService
@@ -35,15 +40,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.api_routes = [*router.routes, *health_router.routes]
     install_error_handlers(app)
     install_openapi(app)
-    # The last added runs first: request context, then the body limit, then CORS.
+    # The last added runs first: request context, CORS, the body checks, the last-resort 500.
+    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(RequestBodyMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
-            expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID"],
+            expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After", "Allow"],
         )
-    app.add_middleware(RequestBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -8,6 +8,7 @@ prepared statement's connection to another client).
 
 import logging
 import select
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +90,8 @@ def _connect_with_retries(budget_seconds: float):
 def _discard_if_server_hung_up(dbapi_connection, connection_record, connection_proxy):
     # An idle connection has nothing to read unless the server or pooler closed it (or sent
     # the notice that it is about to). A zero-timeout poll sees that without a round trip.
+    if not hasattr(select, "poll"):  # Windows: a dead connection is found, and retried, on use
+        return
     poller = select.poll()
     poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
     if poller.poll(0):
@@ -143,26 +146,26 @@ class Database:
     def run(self, work: Callable[[Session], Result], *, retry_on_disconnect: bool) -> Result:
         """Run `work` and commit. A connection lost mid-way is replaced and the work run once
         more, but only when the caller says that running it twice is harmless."""
-        self._ensure_schema()
         try:
-            return self._run_once(work)
-        except DBAPIError as exc:
-            if not (exc.connection_invalidated and retry_on_disconnect):
+            self._ensure_schema()
+            try:
+                return self._run_once(work)
+            except DBAPIError as exc:
+                if not (exc.connection_invalidated and retry_on_disconnect):
+                    _raise_translated(exc)
+                logger.info("connection lost; running the work again on a new one")
+            try:
+                return self._run_once(work)
+            except DBAPIError as exc:
                 _raise_translated(exc)
-            logger.info("connection lost; running the work again on a new one")
-        try:
-            return self._run_once(work)
-        except DBAPIError as exc:
-            _raise_translated(exc)
-
-    def _run_once(self, work: Callable[[Session], Result]) -> Result:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                result = work(session)
-                session.commit()
-                return result
         except PoolTimeout as exc:
             raise DatabaseUnavailable("every pooled connection is busy") from exc
+
+    def _run_once(self, work: Callable[[Session], Result]) -> Result:
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = work(session)
+            session.commit()
+            return result
 
     def _ensure_schema(self) -> None:
         # No lock: requests that arrive together on a cold process may each check (creating is
@@ -209,8 +212,13 @@ def create_tables(engine: Engine) -> None:
     logger.info("created the tables")
 
 
+def _sqlite_busy(error: BaseException | None) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
 def _raise_translated(exc: DBAPIError) -> NoReturn:
-    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable."""
-    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable
+    (a SQLite file that stays locked counts as too slow)."""
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError) or _sqlite_busy(exc.orig):
         raise DatabaseUnavailable(type(exc.orig).__name__) from exc
     raise exc

@@ -82,7 +82,8 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
+        # Starlette's own value is right where one route owns the path (/docs, /openapi.json).
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     errors = None
     if exc.status_code == 400:

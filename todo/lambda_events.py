@@ -16,8 +16,11 @@ def stage_prefix(event: dict, path: str) -> str:
     context = event.get("requestContext") or {}
     stage = context.get("stage")
     if event.get("version") == "2.0":
+        # Only the execute-api host puts the stage in the path; a custom domain maps it away.
+        on_execute_api = str(context.get("domainName", "")).endswith(".amazonaws.com")
         prefix = f"/{stage}"
-        return prefix if stage and stage != "$default" and path.startswith(prefix + "/") else ""
+        named_stage = stage and stage != "$default"
+        return prefix if named_stage and on_execute_api and path.startswith(prefix + "/") else ""
     client_path = context.get("path")
     # REST API: the event's path lacks the stage, requestContext.path (on the default
     # execute-api host) has it; under a custom domain both are the same.

@@ -38,8 +38,8 @@ def _client_request_id(scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Gives every request an id (echoed in X-Request-ID and on every log line), writes one
-    access-log line per request, and turns anything unexpected into a 500 problem document."""
+    """Gives every request an id (echoed in X-Request-ID and on every log line) and writes one
+    access-log line per request. The outermost layer: every answer passes through it."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -54,23 +54,16 @@ class RequestContextMiddleware:
         cold, self._cold = self._cold, False
         started = time.perf_counter()
         status = 500
-        response_started = False
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
-                response_started = True
                 status = message["status"]
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_request_id)
-        except Exception:
-            logger.exception("unhandled error")
-            if not response_started:
-                response = problem_response(500, "The server failed to answer this request.")
-                await response(scope, receive, send_with_request_id)
         finally:
             route = scope.get("route")
             lambda_context = scope.get("aws.context")
@@ -88,6 +81,30 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+class UnexpectedErrorMiddleware:
+    """Turns anything unexpected into a 500 problem document, with the full error in the log.
+    The innermost layer, so that CORS headers and request ids are added to that answer too."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response_started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except Exception:
+            logger.exception("unhandled error")
+            if scope["type"] != "http" or response_started:
+                raise
+            await problem_response(500, "The server failed to answer this request.")(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

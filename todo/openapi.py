@@ -30,11 +30,22 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+_REQUEST_ID_HEADER = {
+    "description": "The request's own X-Request-ID when it sent a valid one, else a new id.",
+    "schema": {"type": "string", "maxLength": 128},
+}
+_RETRY_AFTER_HEADER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+
+
 def _problem_responses(responses: dict) -> None:
     responses.pop("422", None)
     for status, response in responses.items():
+        headers = response.setdefault("headers", {})
+        headers["X-Request-ID"] = _REQUEST_ID_HEADER
         if status[0] in "45":
             response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}
+        if status == "503":
+            headers["Retry-After"] = _RETRY_AFTER_HEADER
 
 
 # White space as the title's trimming sees it (Unicode White_Space: pydantic trims with Rust's

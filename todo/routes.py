@@ -12,7 +12,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BeforeValidator
-from starlette.routing import get_route_path
 
 from todo.blocking import run_blocking
 from todo.identity import Owner
@@ -76,10 +75,11 @@ def _public_path(request: Request, path: str) -> str:
     return request.scope.get("root_path", "") + path
 
 
-def _page_links(request: Request, task_filter: TaskFilter, total: int) -> str | None:
+def _page_links(request: Request, owner: UUID, task_filter: TaskFilter, total: int) -> str | None:
     """RFC 8288 links to the next and previous pages, as references relative to the host."""
     links = []
-    path = _public_path(request, get_route_path(request.scope))
+    # Built from the parsed owner: the path may spell the UUID another way ({...}, upper case).
+    path = _public_path(request, f"/api/{owner}/tasks")
 
     def link(offset: int, rel: str) -> str:
         query = request.url.include_query_params(limit=task_filter.limit, offset=offset).query
@@ -120,7 +120,7 @@ async def list_tasks(
 ):
     page = await run_blocking(tasks.list, owner, task_filter)
     response.headers["X-Total-Count"] = str(page.total)
-    if links := _page_links(request, task_filter, page.total):
+    if links := _page_links(request, owner, task_filter, page.total):
         response.headers["Link"] = links
     return page.tasks
 

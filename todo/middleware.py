@@ -83,6 +83,18 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class _WatchedSend:
+    """`send`, remembering whether the answer has begun (after that, no other can be sent)."""
+
+    def __init__(self, send: Send):
+        self._send = send
+        self.response_started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.response_started = self.response_started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
 class UnexpectedErrorMiddleware:
     """Turns anything unexpected into a 500 problem document, with the full error in the log.
     The innermost layer, so that CORS headers and request ids are added to that answer too."""
@@ -91,18 +103,12 @@ class UnexpectedErrorMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response_started = False
-
-        async def watching_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched_send = _WatchedSend(send)
         try:
-            await self.app(scope, receive, watching_send)
+            await self.app(scope, receive, watched_send)
         except Exception:
             logger.exception("unhandled error")
-            if scope["type"] != "http" or response_started:
+            if scope["type"] != "http" or watched_send.response_started:
                 raise
             await problem_response(500, "The server failed to answer this request.")(scope, receive, send)
 
@@ -136,7 +142,6 @@ class RequestBodyMiddleware:
             return
         received = 0
         utf8 = codecs.getincrementaldecoder("utf-8")()
-        response_started = False
 
         async def checking_receive() -> Message:
             nonlocal received
@@ -154,16 +159,12 @@ class RequestBodyMiddleware:
                     raise BodyNotUtf8()
             return message
 
-        async def watching_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
+        watched_send = _WatchedSend(send)
         try:
-            await self.app(scope, checking_receive, watching_send)
+            await self.app(scope, checking_receive, watched_send)
         except (BodyTooLarge, BodyNotUtf8) as exc:
             # Raised where FastAPI does not turn it into an answer itself.
-            if response_started:
+            if watched_send.response_started:
                 raise
             await _send_problem(exc, scope, receive, send)
 

@@ -82,3 +82,21 @@ def test_a_stage_named_like_the_path_is_kept_behind_a_custom_domain(postgres_url
     answer = Answer(handler(event, LambdaContext()))
     assert answer.status == 200, answer.text
     assert answer.json() == []
+
+
+def test_a_change_from_a_container_whose_clock_is_behind_still_moves_updated_at_forward(postgres_url, monkeypatch):
+    from datetime import UTC, datetime
+
+    client = open_client(make_app(postgres_url))
+    user = str(uuid.uuid4())
+    task = client.post(tasks_url(user), json={"title": "first"}).json()
+    monkeypatch.setattr("todo.service._now", lambda: datetime(2001, 1, 1, tzinfo=UTC))
+
+    replaced = client.put(f"{tasks_url(user)}/{task['id']}", json={"title": "second"}).json()
+    completed = client.patch(f"{tasks_url(user)}/{task['id']}/complete", json={"completed": True}).json()
+
+    def instant(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    assert instant(task["updated_at"]) < instant(replaced["updated_at"]) < instant(completed["updated_at"])
+    assert replaced["created_at"] == task["created_at"]

@@ -5,11 +5,12 @@ with RETURNING, and the list returns its page and its total together.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, Integer, String, bindparam, delete, func, or_, select, true, update
+from sqlalchemy import BigInteger, Integer, Interval, String, bindparam, delete, func, literal, or_, select, true, update
 from sqlmodel import Session
 
 from todo.models import Task, TaskPublic, User
@@ -17,6 +18,7 @@ from todo.models import Task, TaskPublic, User
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
 _tasks = Task.__table__
+_ONE_MICROSECOND = timedelta(microseconds=1)
 _users = User.__table__
 
 
@@ -135,22 +137,31 @@ def _list_statement(*, by_completed: bool, by_search: bool, sort: SortKey):
 def replace_task(
     session: Session, *, owner: UUID, task_id: UUID, title: str, description: str | None, now
 ) -> TaskPublic | None:
-    return _update(session, owner, task_id, title=title, description=description, updated_at=now)
+    return _update(session, owner, task_id, now, title=title, description=description)
 
 
 def set_completed(session: Session, *, owner: UUID, task_id: UUID, completed: bool, now) -> TaskPublic | None:
-    return _update(session, owner, task_id, completed=completed, updated_at=now)
+    return _update(session, owner, task_id, now, completed=completed)
 
 
-def _update(session: Session, owner: UUID, task_id: UUID, **values) -> TaskPublic | None:
+def _update(session: Session, owner: UUID, task_id: UUID, now, **values) -> TaskPublic | None:
     statement = (
         update(_tasks)
         .where(_tasks.c.id == task_id, _tasks.c.user_id == owner)
-        .values(**values)
+        .values(**values, updated_at=_later_than_before(session, now))
         .returning(*_tasks.c)
     )
     row = session.execute(statement).first()
     return _task(row) if row else None
+
+
+def _later_than_before(session: Session, now):
+    """`now`, or just after the stored `updated_at` if that is not earlier: a change never
+    moves `updated_at` back, whatever the clock of the container that makes it (PostgreSQL;
+    SQLite stores timestamps as text and cannot add to them)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return now
+    return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval))
 
 
 def delete_task(session: Session, *, owner: UUID, task_id: UUID) -> bool:

@@ -55,10 +55,7 @@ _WHITE_SPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u20
 _STORABLE_TEXT = "^[^\\x00]*$"
 # A title is 1 to 255 characters once trimmed, however much white space is sent around it:
 # maxLength would count that white space, so the pattern says it all.
-_TITLE = (
-    f"^[{_WHITE_SPACE}]*[^\\x00{_WHITE_SPACE}]"
-    f"(?:[^\\x00]{{0,253}}[^\\x00{_WHITE_SPACE}])?[{_WHITE_SPACE}]*$"
-)
+_TITLE = f"^[{_WHITE_SPACE}]*[^\\x00{_WHITE_SPACE}](?:[^\\x00]{{0,253}}[^\\x00{_WHITE_SPACE}])?[{_WHITE_SPACE}]*$"
 
 
 def _text_rules(schema: dict) -> None:
@@ -87,7 +84,9 @@ _TASK_ANSWERS = {"create_task": "201", "get_task": "200", "replace_task": "200",
 
 def _task_links(schema: dict) -> None:
     operations = {
-        operation["operationId"]: operation for path_item in schema["paths"].values() for operation in path_item.values()
+        operation["operationId"]: operation
+        for path_item in schema["paths"].values()
+        for operation in path_item.values()
     }
 
     def operation_id(endpoint: str) -> str:

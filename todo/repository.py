@@ -10,7 +10,20 @@ from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid4
 
-from sqlalchemy import BigInteger, Integer, Interval, String, bindparam, delete, func, literal, or_, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Interval,
+    String,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlmodel import Session
 
 from todo.models import Task, TaskPublic, User
@@ -18,8 +31,8 @@ from todo.models import Task, TaskPublic, User
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 
 _tasks = Task.__table__
-_ONE_MICROSECOND = timedelta(microseconds=1)
 _users = User.__table__
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -51,18 +64,19 @@ def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
     task_values = task.model_dump()
     owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        # A data-modifying CTE: one statement, one round trip, and atomic.
-        return _task(session.execute(_insert_statements(dialect)[1], {**task_values, **owner_values}).one())
-    # SQLite has no data-modifying CTEs: two statements in the session's transaction.
     register_owner, new_task = _insert_statements(dialect)
+    if dialect == "postgresql":
+        # new_task registers the owner itself, in a data-modifying CTE: one statement, atomic.
+        return _task(session.execute(new_task, {**task_values, **owner_values}).one())
+    # SQLite has no data-modifying CTEs: two statements in the session's transaction.
     session.execute(register_owner, owner_values)
     return _task(session.execute(new_task, task_values).one())
 
 
 @lru_cache(maxsize=None)
 def _insert_statements(dialect: str) -> tuple:
-    """(register the owner, insert the task registering the owner too), built once."""
+    """(register the owner, insert the task), built once per dialect; on PostgreSQL the
+    insert carries the registration as a CTE."""
     # Imported here, on first use: the engine has loaded its dialect by then, and importing
     # the service (a Lambda cold start) stays free of it.
     if dialect == "postgresql":
@@ -117,7 +131,9 @@ def _list_statement(*, by_completed: bool, by_search: bool, sort: SortKey):
         conditions.append(_tasks.c.completed == bindparam("completed"))
     if by_search:
         pattern = bindparam("pattern", type_=String)
-        conditions.append(or_(_tasks.c.title.ilike(pattern, escape="\\"), _tasks.c.description.ilike(pattern, escape="\\")))
+        conditions.append(
+            or_(_tasks.c.title.ilike(pattern, escape="\\"), _tasks.c.description.ilike(pattern, escape="\\"))
+        )
     matching = select(_tasks).where(*conditions).cte("matching")
     page = (
         select(matching)
@@ -161,7 +177,8 @@ def _later_than_before(session: Session, now):
     SQLite stores timestamps as text and cannot add to them)."""
     if session.get_bind().dialect.name != "postgresql":
         return now
-    return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval))
+    just_after_stored = _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval)
+    return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), just_after_stored)
 
 
 def delete_task(session: Session, *, owner: UUID, task_id: UUID) -> bool:
@@ -183,5 +200,3 @@ def _ordering(columns, sort: SortKey) -> list:
     descending = sort.startswith("-")
     keys = [columns[sort.lstrip("-")], columns.id]
     return [key.desc() if descending else key.asc() for key in keys]
-
-

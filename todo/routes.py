@@ -93,8 +93,14 @@ def _page_links(request: Request, owner: UUID, task_filter: TaskFilter, total: i
 
 
 _LIST_HEADERS = {
-    "X-Total-Count": {"description": "How many tasks match, ignoring limit and offset.", "schema": {"type": "integer"}},
-    "Link": {"description": 'RFC 8288 links with rel="next" / rel="prev" where there are such pages.', "schema": {"type": "string"}},
+    "X-Total-Count": {
+        "description": "How many tasks match, ignoring limit and offset.",
+        "schema": {"type": "integer"},
+    },
+    "Link": {
+        "description": 'RFC 8288 links with rel="next" / rel="prev" where there are such pages.',
+        "schema": {"type": "string"},
+    },
 }
 
 

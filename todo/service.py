@@ -53,7 +53,8 @@ class TaskService:
                 lambda s: repository.replace_task(
                     s, owner=owner, task_id=task_id, title=draft.title, description=draft.description, now=now
                 ),
-                # Absolute values: running it twice leaves the same row.
+                # Absolute values: running it twice leaves the same title and description
+                # (updated_at moves on by a microsecond at most).
                 retry_on_disconnect=True,
             )
         )

@@ -88,3 +88,35 @@ def test_the_interactive_docs_are_served_as_html():
     assert response.headers["content-type"].startswith("text/html")
     assert "openapi.json" in response.text
     client.close()
+
+
+OPERATION_IDS = {
+    ("post", "/api/{}/tasks"): "createTask",
+    ("get", "/api/{}/tasks"): "listTasks",
+    ("get", "/api/{}/tasks/{}"): "getTask",
+    ("put", "/api/{}/tasks/{}"): "replaceTask",
+    ("patch", "/api/{}/tasks/{}/complete"): "completeTask",
+    ("delete", "/api/{}/tasks/{}"): "deleteTask",
+    ("get", "/health"): "health",
+}
+
+
+def test_every_operation_has_the_short_id_that_generated_clients_name_their_methods_after(document):
+    assert {key: operation["operationId"] for key, operation in operations(document)} == OPERATION_IDS
+
+
+def test_every_operation_has_a_summary_and_a_described_tag(document):
+    described_tags = {tag["name"] for tag in document["tags"] if tag.get("description")}
+    for key, operation in operations(document):
+        summary = operation["summary"]
+        # FastAPI's default summary is the function name in title case ("Get Task").
+        assert summary[0].isupper() and not summary.istitle(), (key, summary)
+        assert operation["description"], key
+        assert len(operation["tags"]) == 1 and operation["tags"][0] in described_tags, key
+
+
+def test_links_from_a_task_answer_name_existing_operations(document):
+    create = document["paths"]["/api/{user_id}/tasks"]["post"]
+    linked = {link["operationId"] for link in create["responses"]["201"]["links"].values()}
+    assert linked == {"getTask", "replaceTask", "completeTask", "deleteTask"}
+    assert linked <= set(OPERATION_IDS.values())

@@ -1,18 +1,78 @@
 """The OpenAPI document as the service really answers: errors are problem documents under
-`application/problem+json`, and no operation promises FastAPI's default 422."""
+`application/problem+json`, and no operation promises FastAPI's default 422. Every operation
+has a short name for generated clients, and a summary for /docs."""
+
+from typing import NamedTuple
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from todo.errors import PROBLEM_CONTENT_TYPE, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
+class Operation(NamedTuple):
+    operation_id: str
+    summary: str
+    description: str
+
+
+# Endpoint function -> its operation. Client generators (openapi-typescript, orval,
+# openapi-python-client) make method names of the operationId: FastAPI's default,
+# "create_task_api__user_id__tasks_post", would become createTaskApiUserIdTasksPost.
+OPERATIONS = {
+    "create_task": Operation(
+        "createTask",
+        "Create a task",
+        "Answers 201 with the new task and its URL in `Location`. A user is registered with their"
+        " first task. With an `Idempotency-Key`, the same request sent again creates nothing and"
+        " gets the first answer; the same key with another body is a 422.",
+    ),
+    "list_tasks": Operation(
+        "listTasks",
+        "List a user's tasks",
+        "Newest first unless `sort` says otherwise. `X-Total-Count` counts every match, whatever the"
+        " page; `Link` points at the next and previous pages. A user without tasks gets `[]`.",
+    ),
+    "get_task": Operation(
+        "getTask",
+        "Read a task",
+        "Another user's task is a 404, exactly as if it did not exist.",
+    ),
+    "replace_task": Operation(
+        "replaceTask",
+        "Replace a task's title and description",
+        "A description left out becomes `null`. `completed` stays as it is.",
+    ),
+    "complete_task": Operation(
+        "completeTask",
+        "Mark a task done or not done",
+        "Sets `completed` to the JSON boolean given, and moves `updated_at` forward.",
+    ),
+    "delete_task": Operation(
+        "deleteTask",
+        "Delete a task",
+        "Answers 204 with no body. The task is gone: every later call on it is a 404.",
+    ),
+    "health": Operation(
+        "health",
+        "Check that the service reaches its database",
+        "200 when the database answers; 503 with `Retry-After` when it does not.",
+    ),
+}
+_TAGS = [
+    {"name": "tasks", "description": "A user's tasks, under `/api/{user_id}/tasks`."},
+    {"name": "health", "description": "For load balancers and uptime checks."},
+]
+
+
 def install_openapi(app: FastAPI) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            _name_operations(schema, app)
             for path_item in schema["paths"].values():
                 for operation in path_item.values():
                     _problem_responses(operation["responses"])
@@ -35,6 +95,16 @@ _REQUEST_ID_HEADER = {
     "schema": {"type": "string", "maxLength": 128},
 }
 _RETRY_AFTER_HEADER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+
+
+def _name_operations(schema: dict, app: FastAPI) -> None:
+    routes: list[APIRoute] = app.state.api_routes
+    for route in routes:
+        named = OPERATIONS[route.name]
+        for method in route.methods:
+            operation = schema["paths"][route.path_format][method.lower()]
+            operation.update(operationId=named.operation_id, summary=named.summary, description=named.description)
+    schema["tags"] = _TAGS
 
 
 def _problem_responses(responses: dict) -> None:
@@ -74,12 +144,12 @@ def _text_rules(schema: dict) -> None:
 
 # From any answer that is a task, to every operation on that task.
 _TASK_LINKS = {
-    "GetTask": "get_task",
-    "ReplaceTask": "replace_task",
-    "CompleteTask": "complete_task",
-    "DeleteTask": "delete_task",
+    "GetTask": "getTask",
+    "ReplaceTask": "replaceTask",
+    "CompleteTask": "completeTask",
+    "DeleteTask": "deleteTask",
 }
-_TASK_ANSWERS = {"create_task": "201", "get_task": "200", "replace_task": "200", "complete_task": "200"}
+_TASK_ANSWERS = {"createTask": "201", "getTask": "200", "replaceTask": "200", "completeTask": "200"}
 
 
 def _task_links(schema: dict) -> None:
@@ -88,17 +158,12 @@ def _task_links(schema: dict) -> None:
         for path_item in schema["paths"].values()
         for operation in path_item.values()
     }
-
-    def operation_id(endpoint: str) -> str:
-        # FastAPI names an operation after its endpoint function, then its path and method.
-        return next(name for name in operations if name.startswith(endpoint + "_"))
-
     links = {
         name: {
-            "operationId": operation_id(endpoint),
+            "operationId": operation_id,
             "parameters": {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"},
         }
-        for name, endpoint in _TASK_LINKS.items()
+        for name, operation_id in _TASK_LINKS.items()
     }
-    for endpoint, status in _TASK_ANSWERS.items():
-        operations[operation_id(endpoint)]["responses"][status]["links"] = links
+    for operation_id, status in _TASK_ANSWERS.items():
+        operations[operation_id]["responses"][status]["links"] = links

@@ -120,3 +120,17 @@ def test_links_from_a_task_answer_name_existing_operations(document):
     linked = {link["operationId"] for link in create["responses"]["201"]["links"].values()}
     assert linked == {"getTask", "replaceTask", "completeTask", "deleteTask"}
     assert linked <= set(OPERATION_IDS.values())
+
+
+def test_optional_query_parameters_are_left_out_never_null(document):
+    for key, operation in operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query":
+                assert "null" not in json.dumps(parameter["schema"]), (key, parameter)
+
+
+def test_the_health_answer_is_an_object_with_its_status(document):
+    answer = document["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = resolve(document, answer["schema"])
+    assert schema["required"] == ["status"]
+    assert schema["properties"]["status"]["const"] == "ok"

@@ -83,6 +83,8 @@ def install_openapi(app: FastAPI) -> None:
             schemas.update(problem.pop("$defs", {}))
             schemas["Problem"] = problem
             _text_rules(schema)
+            _absent_not_null(schema)
+            _health_answer(schema)
             _task_links(schema)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -140,6 +142,31 @@ def _text_rules(schema: dict) -> None:
         for option in text["anyOf"]:
             if option.get("type") == "string":
                 option["pattern"] = _STORABLE_TEXT
+
+
+def _absent_not_null(schema: dict) -> None:
+    """An optional query parameter is left out, never null: a query string cannot say null, and
+    a generator would make a type of its own for the "value or null" of each such parameter."""
+    for path_item in schema["paths"].values():
+        for operation in path_item.values():
+            for parameter in operation.get("parameters", []):
+                options = parameter["schema"].get("anyOf", [])
+                if parameter["in"] == "query" and {"type": "null"} in options and len(options) == 2:
+                    value = next(option for option in options if option != {"type": "null"})
+                    del parameter["schema"]["anyOf"]
+                    parameter["schema"].update(value)
+
+
+def _health_answer(schema: dict) -> None:
+    """`{"status": "ok"}` as an object with one property, which generators turn into a type."""
+    schema["components"]["schemas"]["Health"] = {
+        "title": "Health",
+        "type": "object",
+        "properties": {"status": {"type": "string", "const": "ok"}},
+        "required": ["status"],
+    }
+    answer = schema["paths"]["/health"]["get"]["responses"]["200"]["content"]["application/json"]
+    answer["schema"] = {"$ref": "#/components/schemas/Health"}
 
 
 # From any answer that is a task, to every operation on that task.

@@ -9,7 +9,6 @@ installed with `npm ci` when node_modules lacks them. Select these tests alone w
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
@@ -23,10 +22,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.npm import npm_tool
+
 pytestmark = pytest.mark.offline
 
 ROOT = Path(__file__).resolve().parent.parent
-OSLS = ROOT / "node_modules" / ".bin" / "osls"
 STARTUP_TIMEOUT_S = 120
 PROBLEM = "application/problem+json"
 
@@ -35,18 +35,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _install_npm_packages() -> None:
-    (ROOT / "build").mkdir(exist_ok=True)
-    # The same lock as tests/test_package.py's build, which may run `npm ci` too.
-    with open(ROOT / "build" / ".package.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not OSLS.exists():
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=ROOT, check=True, timeout=600,
-            )
 
 
 def _python_first_on_path(bin_dir: Path) -> str:
@@ -81,7 +69,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def offline_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _install_npm_packages()
+    osls = npm_tool("osls")
     work = tmp_path_factory.mktemp("offline")
     http_port, lambda_port = _free_port(), _free_port()
     env = dict(os.environ)
@@ -96,7 +84,7 @@ def offline_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     log_path = work / "osls-offline.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(OSLS), "offline", "--host", "127.0.0.1",
+            [str(osls), "offline", "--host", "127.0.0.1",
              "--httpPort", str(http_port), "--lambdaPort", str(lambda_port)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so that _stop reaches every child

@@ -4,9 +4,8 @@
 #
 #   scripts/package.sh [--stage prod] [...more osls options]
 #
-# The settings are resolved at package time and written into the CloudFormation template. Without
-# AWS credentials DATABASE_URL must be set (else osls reads it from SSM); for a package that is
-# only inspected, any value does: DATABASE_URL=postgresql://placeholder/todo scripts/package.sh
+# The settings are written into the CloudFormation template at package time; the connection string
+# only as a reference to its secret, which CloudFormation reads when it deploys (see serverless.yml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -68,9 +68,8 @@ def _newest_input_mtime() -> float:
 
 def _build_package() -> None:
     env = dict(os.environ)
-    # Settings are written into the CloudFormation template at package time; without credentials
-    # osls could only read DATABASE_URL from SSM, so give it a placeholder for an inspection build.
-    env.setdefault("DATABASE_URL", "postgresql://placeholder@localhost/todo")
+    # Built as the README says, with no secret at hand: the template refers to it instead.
+    env.pop("DATABASE_URL", None)
     result = subprocess.run(
         [str(ROOT / "scripts" / "package.sh")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
@@ -154,6 +153,12 @@ def test_function_is_the_packaged_handler_on_arm64(function_properties: dict) ->
     # `osls deploy` (and `osls deploy --package .serverless`) uploads this very zip.
     state = json.loads((PACKAGE_DIR / "serverless-state.json").read_text())
     assert state["package"]["artifact"] == ZIP_PATH.name
+
+
+def test_the_connection_string_is_a_reference_resolved_at_deploy_time(function_properties: dict) -> None:
+    settings = function_properties["Environment"]["Variables"]
+    assert settings["DATABASE_URL"] == "{{resolve:secretsmanager:todo-api/dev/database-url}}"
+    assert "postgresql" not in TEMPLATE_PATH.read_text()
 
 
 def test_handler_and_app_modules_are_at_the_root(package: zipfile.ZipFile) -> None:

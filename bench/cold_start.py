@@ -17,7 +17,7 @@ times each, it starts a fresh Python process (bench/cold_start_child.py) that
 The tables exist before the measured runs: an unmeasured first run creates them (and warms
 the file system cache, so that the runs are alike). Figures are medians over the runs.
 
-Targets (issue 3), at 10 ms RTT: the import within 1.1x the bare import; at most 10 round
+Targets, at 10 ms RTT: the import within 1.1x the bare import; at most 10 round
 trips from process start to the first answer; the second invocation within 1 round trip +
 3 ms. With --importtime the cost of the project's own imports is listed as well.
 """

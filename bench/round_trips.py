@@ -9,7 +9,7 @@ API Gateway v2 events, as Lambda does. After a warm-up, each of the six task end
 `GET /health` is called --iterations times; per call it counts the proxy's flights (client
 sends after the server last spoke: network round trips) and times the invocation.
 
-Target (issue 4): every call takes exactly 1 round trip, and its median latency is within
+Target: every call takes exactly 1 round trip, and its median latency is within
 3 ms of the round-trip time. Beside each call the bench times a bare psycopg `SELECT 1`
 through the same proxy (the floor: one round trip, no app); "over floor" is what the app and
 the statement add to it, and stays meaningful on a busy machine, where the wake-ups of every

@@ -1,4 +1,4 @@
-"""Hostile input beyond API.md's table: none of it gives a 5xx or shows anything inside.
+"""Hostile input beyond docs/API.md's table: none of it gives a 5xx or shows anything inside.
 
 Every error answer of these tests goes through the `client` fixture's check (a problem
 document, no stack trace, SQL, driver message or connection detail); each test also asserts

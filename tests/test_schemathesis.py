@@ -35,7 +35,7 @@ CONFIG = {
     # run does not depend on what an earlier run found.
     "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
     "checks": {
-        # What API.md answers to a request it refuses: 400 (invalid), 404 (no such path),
+        # What docs/API.md answers to a request it refuses: 400 (invalid), 404 (no such path),
         # 405 (method), 413 (body over 64 KiB). Narrower than Schemathesis's default list,
         # which would also let a 422 or 415 pass.
         "negative_data_rejection": {"expected-statuses": [400, 404, 405, 413]},
@@ -100,7 +100,7 @@ def _connection_strings(url: str) -> list[str]:
 @pytest.fixture(scope="module")
 def problem_documents_leak_nothing(postgres_url: str):
     """Our check on top of the built-ins: every error answer is an RFC 9457 problem document
-    (API.md, "Errors") that shows no stack trace, SQL, driver message or connection detail."""
+    (docs/API.md, "Errors") that shows no stack trace, SQL, driver message or connection detail."""
     secrets = _connection_strings(postgres_url)
 
     def problem_documents_leak_nothing(ctx, response, case) -> bool | None:

@@ -108,7 +108,7 @@ def test_another_origin_is_not_allowed(cors_app, user, origin):
 
 
 def test_a_refused_preflight_is_a_problem_document(cors_client, user):
-    # Every error answer is a problem document (API.md, "Errors"); the client fixture checks
+    # Every error answer is a problem document (docs/API.md, "Errors"); the client fixture checks
     # the shape of any 4xx it receives, this asserts that a refusal is one.
     response = preflight(cors_client, tasks_url(user), OTHER_ORIGIN)
 

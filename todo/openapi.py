@@ -123,7 +123,7 @@ def _problem_responses(responses: dict) -> None:
 # White space as the title's trimming sees it (Unicode White_Space: pydantic trims with Rust's
 # str::trim), spelled out because \s means something else in Python, ECMA-262 and Rust regexes.
 _WHITE_SPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-# PostgreSQL text cannot hold NUL: any text with one is a 400 (API.md, "Errors").
+# PostgreSQL text cannot hold NUL: any text with one is a 400 (docs/API.md, "Errors").
 _STORABLE_TEXT = "^[^\\x00]*$"
 # A title is 1 to 255 characters once trimmed, however much white space is sent around it:
 # maxLength would count that white space, so the pattern says it all.

@@ -1,5 +1,5 @@
 """Small helpers that speak the contract: URLs, creating tasks, reading problem documents,
-links and timestamps. They assert only what API.md says."""
+links and timestamps. They assert only what docs/API.md says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 PROBLEM_TYPE = "application/problem+json"
 
-# What no error answer may show (API.md, "Errors"): stack traces, SQL, driver messages.
+# What no error answer may show (docs/API.md, "Errors"): stack traces, SQL, driver messages.
 _LEAKS_CASE_SENSITIVE = ("Traceback", 'File "', "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "RETURNING")
 _LEAKS_ANY_CASE = ("psycopg", "sqlalchemy", "sqlite3", "pydantic", "OperationalError", "postgresql+")
 

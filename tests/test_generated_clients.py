@@ -124,10 +124,9 @@ def python_client(openapi_document: Path, tmp_path_factory: pytest.TempPathFacto
     work = tmp_path_factory.mktemp("python-client")
     # No post hooks: they would format the code with ruff, which changes nothing it does.
     (work / "config.yml").write_text("post_hooks: []\n")
-    generator = Path(sys.executable).with_name("openapi-python-client")
     _run(
-        [str(generator), "generate", "--path", str(openapi_document), "--config", "config.yml",
-         "--meta", "none", "--output-path", PYTHON_PACKAGE],
+        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(openapi_document),
+         "--config", "config.yml", "--meta", "none", "--output-path", PYTHON_PACKAGE],
         cwd=work,
     )
     sys.path.insert(0, str(work))

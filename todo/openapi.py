@@ -2,65 +2,61 @@
 `application/problem+json`, and no operation promises FastAPI's default 422. Every operation
 has a short name for generated clients, and a summary for /docs."""
 
-from typing import NamedTuple
-
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
 
 from todo.errors import PROBLEM_CONTENT_TYPE, Problem
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
-class Operation(NamedTuple):
-    operation_id: str
-    summary: str
-    description: str
-
-
-# Endpoint function -> its operation. Client generators (openapi-typescript, orval,
-# openapi-python-client) make method names of the operationId: FastAPI's default,
-# "create_task_api__user_id__tasks_post", would become createTaskApiUserIdTasksPost.
+# Endpoint function -> how /docs and generated clients name its operation; every route needs
+# an entry. Client generators (openapi-typescript, orval, openapi-python-client) make method
+# names of the operationId: FastAPI's own, "create_task_api__user_id__tasks_post", would
+# become createTaskApiUserIdTasksPost. Applied when the document is first asked for.
 OPERATIONS = {
-    "create_task": Operation(
-        "createTask",
-        "Create a task",
-        "Answers 201 with the new task and its URL in `Location`. A user is registered with their"
-        " first task. With an `Idempotency-Key`, the same request sent again creates nothing and"
-        " gets the first answer; the same key with another body is a 422.",
-    ),
-    "list_tasks": Operation(
-        "listTasks",
-        "List a user's tasks",
-        "Newest first unless `sort` says otherwise. `X-Total-Count` counts every match, whatever the"
-        " page; `Link` points at the next and previous pages. A user without tasks gets `[]`.",
-    ),
-    "get_task": Operation(
-        "getTask",
-        "Read a task",
-        "Another user's task is a 404, exactly as if it did not exist.",
-    ),
-    "replace_task": Operation(
-        "replaceTask",
-        "Replace a task's title and description",
-        "A description left out becomes `null`. `completed` stays as it is.",
-    ),
-    "complete_task": Operation(
-        "completeTask",
-        "Mark a task done or not done",
-        "Sets `completed` to the JSON boolean given, and moves `updated_at` forward.",
-    ),
-    "delete_task": Operation(
-        "deleteTask",
-        "Delete a task",
-        "Answers 204 with no body. The task is gone: every later call on it is a 404.",
-    ),
-    "health": Operation(
-        "health",
-        "Check that the service reaches its database",
-        "200 when the database answers; 503 with `Retry-After` when it does not.",
-    ),
+    "create_task": {
+        "operationId": "createTask",
+        "summary": "Create a task",
+        "description": (
+            "Answers 201 with the new task and its URL in `Location`. A user is registered with"
+            " their first task. With an `Idempotency-Key`, the same request sent again creates"
+            " nothing and gets the first answer; the same key with another body is a 422."
+        ),
+    },
+    "list_tasks": {
+        "operationId": "listTasks",
+        "summary": "List a user's tasks",
+        "description": (
+            "Newest first unless `sort` says otherwise. `X-Total-Count` counts every match, whatever"
+            " the page; `Link` points at the next and previous pages. A user without tasks gets `[]`."
+        ),
+    },
+    "get_task": {
+        "operationId": "getTask",
+        "summary": "Read a task",
+        "description": "Another user's task is a 404, exactly as if it did not exist.",
+    },
+    "replace_task": {
+        "operationId": "replaceTask",
+        "summary": "Replace a task's title and description",
+        "description": "A description left out becomes `null`. `completed` stays as it is.",
+    },
+    "complete_task": {
+        "operationId": "completeTask",
+        "summary": "Mark a task done or not done",
+        "description": "Sets `completed` to the JSON boolean given, and moves `updated_at` forward.",
+    },
+    "delete_task": {
+        "operationId": "deleteTask",
+        "summary": "Delete a task",
+        "description": "Answers 204 with no body. The task is gone: every later call on it is a 404.",
+    },
+    "health": {
+        "operationId": "health",
+        "summary": "Check that the service reaches its database",
+        "description": "200 when the database answers; 503 with `Retry-After` when it does not.",
+    },
 }
 _TAGS = [
     {"name": "tasks", "description": "A user's tasks, under `/api/{user_id}/tasks`."},
@@ -100,12 +96,9 @@ _RETRY_AFTER_HEADER = {"description": "Seconds to wait before trying again.", "s
 
 
 def _name_operations(schema: dict, app: FastAPI) -> None:
-    routes: list[APIRoute] = app.state.api_routes
-    for route in routes:
-        named = OPERATIONS[route.name]
+    for route in app.state.api_routes:
         for method in route.methods:
-            operation = schema["paths"][route.path_format][method.lower()]
-            operation.update(operationId=named.operation_id, summary=named.summary, description=named.description)
+            schema["paths"][route.path_format][method.lower()].update(OPERATIONS[route.name])
     schema["tags"] = _TAGS
 
 

@@ -115,7 +115,8 @@ def fetch_key_set(url: str, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError("the key set took longer than the fetch timeout")
-            connection.sock.settimeout(remaining)
+            if connection.sock is not None:  # None once http.client has read the whole body
+                connection.sock.settimeout(remaining)
         return body
     except http.client.HTTPException as exc:
         raise OSError(f"the key set's server broke the HTTP exchange: {exc!r}") from None
@@ -130,7 +131,7 @@ class RemoteKeySet:
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic):
         self.url = url
-        self._clock = clock
+        self.clock = clock  # the tests move it on to let a refetch happen
         self._lock = threading.Lock()
         self._keys: list[PyJWK] | None = None
         self._fetched_at = float("-inf")
@@ -160,11 +161,11 @@ class RemoteKeySet:
                 self._refresh()
 
     def _refetch_due(self) -> bool:
-        return self._clock() - self._fetched_at >= REFETCH_INTERVAL_SECONDS
+        return self.clock() - self._fetched_at >= REFETCH_INTERVAL_SECONDS
 
     def _refresh(self) -> None:
         self._attempts += 1
-        started = self._clock()
+        started = self.clock()
         try:
             keys = parse_key_set(fetch_key_set(self.url), source="the key set")
         except (OSError, ValueError) as exc:

@@ -48,10 +48,10 @@ async def current_owner(
     return user_id
 
 
-def _as_uuid(subject: str) -> UUID | None:
+def _as_uuid(subject: object) -> UUID | None:
     try:
-        return UUID(subject)
-    except (ValueError, TypeError):
+        return UUID(subject) if isinstance(subject, str) else None
+    except ValueError:
         return None
 
 

@@ -40,7 +40,7 @@ _REASONS: list[tuple[type[Exception], str]] = [
     (jwt.InvalidIssuerError, "it is from another issuer"),
     (jwt.InvalidAudienceError, "it is meant for another audience"),
     (jwt.MissingRequiredClaimError, "it has no sub claim"),
-    (jwt.InvalidSubjectError, "its sub claim is not a string"),
+    (jwt.exceptions.InvalidSubjectError, "its sub claim is not a string"),
     (jwt.InvalidAlgorithmError, "its algorithm is not allowed"),
     (jwt.InvalidSignatureError, "its signature does not verify"),
 ]

@@ -208,3 +208,31 @@ def test_with_a_secret_only_hs256_tokens_pass(postgres_url, transport, user, oth
         refused = send("GET", tasks_url(user), None, bearer(ED25519.sign(claims(user))))
         assert refused.status == 401 and "algorithm" in refused.json()["detail"]
         assert send("GET", tasks_url(user)).headers["www-authenticate"] == "Bearer"
+
+
+def test_concurrent_first_requests_share_a_failed_fetch_too(postgres_url):
+    users = [str(uuid.uuid4()) for _ in range(4)]
+    with JwksServer(jwks(ED25519)) as server, app_with(postgres_url, auth_jwks_url=server.url) as app:
+        server.serve(b"{}", status=500)
+        with uvicorn_server(app) as base:
+            statuses: dict[str, int] = {}
+
+            def first_request(user: str) -> None:
+                with httpx.Client(base_url=base, timeout=30) as client:
+                    token = ED25519.sign(claims(user, issuer=None, audience=None))
+                    statuses[user] = client.get(tasks_url(user), headers=bearer(token)).status_code
+
+            server.hold()
+            threads = [threading.Thread(target=first_request, args=(user,)) for user in users]
+            for thread in threads:
+                thread.start()
+            while server.requests == 0:
+                time.sleep(0.01)
+            time.sleep(1.0)  # let the other requests reach the wait for that fetch
+            server.release()
+            for thread in threads:
+                thread.join(timeout=30)
+
+    # One failed fetch answers every request that waited for it: no queue of 2-second retries.
+    assert statuses == {user: 503 for user in users}
+    assert server.requests == 1

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     docs_enabled: bool = True
     # Authentication: off while no key source is set (an empty value counts as unset). Checked
-    # at start by check_auth_settings: a broken or contradictory configuration stops the service.
+    # by auth_is_consistent: a broken or contradictory configuration stops the service at start.
     auth_jwks_url: str | None = None
     auth_jwks: str | None = None
     auth_jwt_secret: SecretStr | None = None
@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         }
         chosen = [name for name, value in sources.items() if value is not None]
         if len(chosen) > 1:
-            raise ValueError(f"{' and '.join(chosen)} are both set: choose one key source")
+            raise ValueError(f"{' and '.join(chosen)} are set: choose one key source")
         if not chosen:
             for name, value in (("AUTH_ISSUER", self.auth_issuer), ("AUTH_AUDIENCE", self.auth_audience)):
                 if value is not None:

@@ -103,8 +103,20 @@ def fetch_key_set(url: str, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
     else:  # http: only on a loopback host, as the settings checked
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def within_deadline() -> None:
+        """What is left of the timeout becomes the socket's timeout for the next step."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the key set took longer than the fetch timeout")
+        if connection.sock is not None:  # None once http.client has read the whole body
+            connection.sock.settimeout(remaining)
+
     try:
+        connection.connect()
+        within_deadline()
         connection.request("GET", target, headers={"Accept": "application/json"})
+        within_deadline()
         response = connection.getresponse()
         if response.status != 200:
             raise OSError(f"the key set answered HTTP {response.status}")
@@ -113,11 +125,7 @@ def fetch_key_set(url: str, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
             body += chunk
             if len(body) > MAX_KEY_SET_BYTES:
                 raise OSError("the key set is larger than 1 MiB")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("the key set took longer than the fetch timeout")
-            if connection.sock is not None:  # None once http.client has read the whole body
-                connection.sock.settimeout(remaining)
+            within_deadline()
         return body
     except http.client.HTTPException as exc:
         raise OSError(f"the key set's server broke the HTTP exchange: {exc!r}") from None
@@ -127,8 +135,8 @@ def fetch_key_set(url: str, timeout: float = FETCH_TIMEOUT_SECONDS) -> bytes:
 
 class RemoteKeySet:
     """A JWKS fetched from a URL on first need and kept; fetched again for an unknown key id,
-    at most once per REFETCH_INTERVAL_SECONDS. `key()` blocks: under uvicorn it runs in a
-    worker thread, and concurrent callers wait for one fetch and share its outcome."""
+    at most once per REFETCH_INTERVAL_SECONDS. `fetch_if_wanted()` blocks: under uvicorn it runs
+    in a worker thread, and concurrent callers wait for one fetch and share its outcome."""
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.monotonic):
         self.url = url
@@ -136,7 +144,7 @@ class RemoteKeySet:
         self._lock = threading.Lock()
         self._keys: list[PyJWK] | None = None
         self._fetched_at = float("-inf")
-        self._attempts = 0  # fetches tried so far: tells a waiting caller that one happened
+        self._attempts = 0  # fetches finished so far: tells a waiting caller that one happened
 
     def cached(self, kid: str | None, algorithm: str) -> PyJWK | None:
         """The key, if it is known now, without any I/O."""
@@ -165,7 +173,6 @@ class RemoteKeySet:
         return self.clock() - self._fetched_at >= REFETCH_INTERVAL_SECONDS
 
     def _refresh(self) -> None:
-        self._attempts += 1
         started = self.clock()
         try:
             keys = parse_key_set(fetch_key_set(self.url), source="the key set")
@@ -174,7 +181,11 @@ class RemoteKeySet:
                 self._fetched_at = started  # the known keys stay; try again after the interval
             logger.warning("the key set could not be fetched: %s", exc)
             raise KeySetUnavailable() from exc
-        self._keys, self._fetched_at = keys, started
+        else:
+            self._keys, self._fetched_at = keys, started
+        finally:
+            # Counted once the outcome is known: whoever started waiting before now shares it.
+            self._attempts += 1
 
 
 class TokenVerifier:

@@ -12,7 +12,6 @@ import is the bare import itself, measured in the same fresh processes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from common import ROOT, machine, use_repository_paths
 
 use_repository_paths()
 
-from support.tokens import claims, jwks, new_key  # noqa: E402
+from support.tokens import claims, new_key  # noqa: E402
 
 BARE_IMPORT = "import fastapi, mangum, psycopg, pydantic_settings, sqlmodel"
 LIBRARIES = {"PyJWT": "import jwt", "joserfc": "from joserfc import jwt, jwk"}

@@ -11,59 +11,23 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from mangum import Mangum
-from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from conftest import make_app
-from support.api import assert_no_leak, check_error_response, complete_url, task_url, tasks_url
-from support.lambda_events import Answer, LambdaContext, http_api_event
+from support.api import assert_no_leak, complete_url, task_url, tasks_url
 from support.live_server import uvicorn_server
 from support.service_log import service_log
-from support.tokens import AUDIENCE, ISSUER, SECRET, JwksServer, bearer, claims, hs256, jwks, new_key
-from todo.errors import PROBLEM_CONTENT_TYPE
-from todo.lambda_events import LambdaEventMiddleware
+from support.tokens import AUDIENCE, ISSUER, JwksServer, bearer, claims, hs256, jwks, new_key
+from support.transports import Reply, Send, http_client_sender, lambda_sender
 
 KEYS = {algorithm: new_key(algorithm) for algorithm in ("EdDSA", "ES256", "RS256")}
 ED25519 = KEYS["EdDSA"]
 INVALID = 'Bearer error="invalid_token"'
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-Send = Callable[..., Reply]
-
-
-def lambda_sender(app: Any) -> Send:
-    """Requests as API Gateway HTTP API events, through Mangum as handler.py wraps the app."""
-    handler = Mangum(
-        LambdaEventMiddleware(app), lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_CONTENT_TYPE]
-    )
-
-    def send(method: str, path: str, body: Any = None, headers: dict | None = None) -> Reply:
-        payload = json.dumps(body) if body is not None else None
-        content = {"content-type": "application/json"} if payload is not None else {}
-        answer = Answer(handler(http_api_event(method, path, "", payload, {**content, **(headers or {})}), LambdaContext()))
-        reply = Reply(answer.status, answer.headers, answer.text)
-        _check(reply)
-        return reply
-
-    return send
 
 
 @pytest.fixture(scope="module")
@@ -86,25 +50,13 @@ def uvicorn_url(jwks_app) -> Iterator[str]:
         yield url
 
 
-def _check(reply: Reply) -> None:
-    if reply.status >= 400:
-        response = httpx.Response(reply.status, headers=reply.headers, text=reply.text)
-        check_error_response(response)
-
-
 @pytest.fixture(params=["uvicorn", "lambda"])
 def send(request, jwks_app) -> Iterator[Send]:
     """One request to the JWKS-configured app, under uvicorn or through the Lambda handler."""
     if request.param == "lambda":
         yield lambda_sender(jwks_app)
         return
-    base = request.getfixturevalue("uvicorn_url")
-    with httpx.Client(base_url=base, event_hooks={"response": [check_error_response]}, timeout=30) as client:
-
-        def send_http(method: str, path: str, body: Any = None, headers: dict | None = None) -> Reply:
-            response = client.request(method, path, json=body, headers=headers)
-            return Reply(response.status_code, dict(response.headers), response.text)
-
+    with http_client_sender(request.getfixturevalue("uvicorn_url")) as send_http:
         yield send_http
 
 

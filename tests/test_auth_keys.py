@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from conftest import make_app
-from support.api import check_error_response, tasks_url
+from support.api import tasks_url
 from support.live_server import uvicorn_server
 from support.tokens import SECRET, JwksServer, bearer, claims, hs256, jwks, new_key
-from test_auth import Reply, Send, lambda_sender
+from support.transports import TRANSPORTS, Reply, Send, sender
 from todo.tokens import REFETCH_INTERVAL_SECONDS
 
 ED25519 = new_key("EdDSA")
@@ -32,31 +32,6 @@ def app_with(postgres_url: str, **auth) -> Iterator:
         yield app
     finally:
         app.state.database.dispose()
-
-
-@contextlib.contextmanager
-def http_sender(app) -> Iterator[Send]:
-    with uvicorn_server(app) as base, httpx.Client(
-        base_url=base, event_hooks={"response": [check_error_response]}, timeout=30
-    ) as client:
-
-        def send(method, path, body=None, headers=None) -> Reply:
-            response = client.request(method, path, json=body, headers=headers)
-            return Reply(response.status_code, dict(response.headers), response.text)
-
-        yield send
-
-
-@contextlib.contextmanager
-def sender(transport: str, app) -> Iterator[Send]:
-    if transport == "lambda":
-        yield lambda_sender(app)
-    else:
-        with http_sender(app) as send:
-            yield send
-
-
-TRANSPORTS = ["uvicorn", "lambda"]
 
 
 def list_tasks(send: Send, user: str, key=ED25519, **claim_overrides) -> Reply:

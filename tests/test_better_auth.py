@@ -23,7 +23,7 @@ from support.api import check_error_response, complete_url, task_url, tasks_url
 from support.live_server import uvicorn_server
 from support.postgres import fresh_database
 from support.tokens import bearer
-from test_auth import lambda_sender
+from support.transports import lambda_sender
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_SCRIPT = ROOT / "tests" / "better_auth" / "server.mjs"

@@ -6,6 +6,10 @@ After every step, for every user:
   completed), and X-Total-Count says how many;
 - every task of every other user answers 404 under this user's id on GET, PUT, PATCH and
   DELETE (and, since the lists still match the model afterwards, none of those changed it).
+
+It runs twice: trusting the path's user id, and with authentication on, where every request
+carries a bearer token of the path's user, and where a user's token never opens another
+user's path (403 on the list and on every task of that user, changing nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from support.api import assert_task_shape, complete_url, task_url, tasks_url
+from support.tokens import SECRET, bearer, claims, hs256
 
 USERS = 3
 
@@ -39,14 +44,43 @@ class ModelTask:
     completed: bool = False
 
 
-@pytest.fixture(scope="module")
-def isolation_client(postgres_url: str):
+class TokenCarryingClient:
+    """A client whose every request carries a bearer token of the user in its path, or of
+    `as_user` when given."""
+
+    def __init__(self, client: TestClient):
+        self._client = client
+
+    def request(self, method: str, url: str, *, as_user: str | None = None, **kwargs):
+        user = as_user or url.split("/")[2]
+        headers = {**kwargs.pop("headers", {}), **bearer(hs256(claims(user, issuer=None, audience=None)))}
+        return self._client.request(method, url, headers=headers, **kwargs)
+
+    def get(self, url: str, **kwargs):
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs):
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs):
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs):
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs):
+        return self.request("DELETE", url, **kwargs)
+
+
+@pytest.fixture(scope="module", params=["trusting the path", "with tokens"])
+def isolation_client(request, postgres_url: str):
     from todo.app import create_app
     from todo.settings import Settings
 
-    app = create_app(Settings(database_url=postgres_url))
+    with_tokens = request.param == "with tokens"
+    app = create_app(Settings(database_url=postgres_url, auth_jwt_secret=SECRET if with_tokens else None))
     with TestClient(app, raise_server_exceptions=True) as client:
-        yield client
+        yield TokenCarryingClient(client) if with_tokens else client
     app.state.database.dispose()
 
 
@@ -140,6 +174,23 @@ class UsersAndTasks(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(sorted(self.deleted)), label="deleted task")
         user = data.draw(st.sampled_from(self.users), label="user")
         self._assert_absent(user, task_id)
+
+    @rule(data=st.data())
+    def a_token_never_opens_another_users_path(self, data) -> None:
+        if not isinstance(self.client, TokenCarryingClient) or not self.tasks:
+            return
+        task_id, task = self._pick_task(data)
+        intruder = data.draw(st.sampled_from([user for user in self.users if user != task.owner]), label="intruder")
+        url = task_url(task.owner, task_id)
+        answers = [
+            self.client.get(tasks_url(task.owner), as_user=intruder),
+            self.client.get(url, as_user=intruder),
+            self.client.put(url, as_user=intruder, json={"title": "taken over"}),
+            self.client.patch(complete_url(task.owner, task_id), as_user=intruder, json={"completed": True}),
+            self.client.delete(url, as_user=intruder),
+        ]
+        # Refused before anything is read or written: the invariants find every list unchanged.
+        assert [answer.status_code for answer in answers] == [403] * 5
 
     # --- after every step ------------------------------------------------------------------
 

@@ -26,10 +26,10 @@ PACKAGE_DIR = ROOT / ".serverless"
 ZIP_PATH = PACKAGE_DIR / "todo-api.zip"
 TEMPLATE_PATH = PACKAGE_DIR / "cloudformation-template-update-stack.json"
 
-# The unzipped size measured at 59.3 MB (handler, todo/, requirements.txt's wheels and their byte
-# code), plus about 20 %. Lambda itself allows 250 MB; this budget is here to notice a dependency
-# or a stray directory that slips in.
-UNZIPPED_BUDGET_BYTES = 72_000_000
+# The unzipped size measured at 76.2 MB (handler, todo/, requirements.txt's wheels and their byte
+# code; cryptography, for the bearer tokens, is 14 MB of it), plus about 20 %. Lambda itself
+# allows 250 MB; this budget is here to notice a dependency or a stray directory that slips in.
+UNZIPPED_BUDGET_BYTES = 92_000_000
 
 # Magic number of the byte code of each Lambda Python runtime (importlib.util.MAGIC_NUMBER).
 PYC_MAGIC = {"3.12": 3531, "3.13": 3571}

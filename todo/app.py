@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from todo.database import Database
 from todo.errors import install_error_handlers
+from todo.identity import token_verifier
 from todo.logs import configure_logging
 from todo.middleware import (
     ProblemCORSMiddleware,
@@ -11,7 +12,7 @@ from todo.middleware import (
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
 )
-from todo.openapi import install_openapi
+from todo.openapi import install_bearer_scheme, install_openapi
 from todo.routes import health_router, router
 from todo.service import TaskService
 from todo.settings import Settings, get_settings
@@ -35,11 +36,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings)
     app.state.database = database
     app.state.tasks = TaskService(database)
+    app.state.token_verifier = token_verifier(settings)
     app.include_router(router)
     app.include_router(health_router)
     app.state.api_routes = [*router.routes, *health_router.routes]
     install_error_handlers(app)
     install_openapi(app)
+    if app.state.token_verifier is not None:
+        install_bearer_scheme(app)
     # The last added runs first: request context, CORS, the body checks, the last-resort 500.
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestBodyMiddleware)

@@ -26,6 +26,22 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached, or did not answer in time."""
 
 
+class MissingToken(Exception):
+    """Authentication is on and the request carries no bearer token."""
+
+
+class InvalidToken(Exception):
+    """The bearer token does not prove anything; the message says why, never quoting it."""
+
+
+class NotTheTokensUser(Exception):
+    """A valid token whose subject is not the user of the path."""
+
+
+class KeySetUnavailable(Exception):
+    """The token issuer's key set could not be fetched, or is not a usable JWKS."""
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -109,8 +125,37 @@ async def _on_database_unavailable(request: Request, exc: DatabaseUnavailable) -
     )
 
 
+async def _on_missing_token(request: Request, exc: MissingToken) -> JSONResponse:
+    return problem_response(
+        401, "This API needs a bearer token: send Authorization: Bearer <token>.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _on_invalid_token(request: Request, exc: InvalidToken) -> JSONResponse:
+    return problem_response(
+        401, f"The bearer token is not valid: {exc}.", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    )
+
+
+async def _on_not_the_tokens_user(request: Request, exc: NotTheTokensUser) -> JSONResponse:
+    return problem_response(403, "The bearer token is not this user's.")
+
+
+async def _on_key_set_unavailable(request: Request, exc: KeySetUnavailable) -> JSONResponse:
+    return problem_response(
+        503,
+        "The token issuer's keys are unavailable; try again shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(TaskNotFound, _on_task_not_found)
     app.add_exception_handler(DatabaseUnavailable, _on_database_unavailable)
+    app.add_exception_handler(MissingToken, _on_missing_token)
+    app.add_exception_handler(InvalidToken, _on_invalid_token)
+    app.add_exception_handler(NotTheTokensUser, _on_not_the_tokens_user)
+    app.add_exception_handler(KeySetUnavailable, _on_key_set_unavailable)

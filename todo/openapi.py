@@ -88,6 +88,53 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+def install_bearer_scheme(app: FastAPI) -> None:
+    """With authentication on: the bearer scheme, required by every /api operation (so /docs
+    has an Authorize button that sends the token), and their 401 and 403 answers."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        if "bearerAuth" not in schemes:
+            schemes["bearerAuth"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": "A JWT whose sub is the user id of the path.",
+            }
+            for path, path_item in schema["paths"].items():
+                if path.startswith("/api/"):
+                    for operation in path_item.values():
+                        operation["security"] = [{"bearerAuth": []}]
+                        operation["responses"].update(_auth_responses())
+        return schema
+
+    app.openapi = openapi
+
+
+def _auth_responses() -> dict:
+    problem = {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_REF}}
+    return {
+        "401": {
+            "description": "No bearer token, or one that is not valid",
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": 'Bearer, or Bearer error="invalid_token"',
+                    "schema": {"type": "string"},
+                },
+                "X-Request-ID": _REQUEST_ID_HEADER,
+            },
+            "content": problem,
+        },
+        "403": {
+            "description": "The token's subject is not this user",
+            "headers": {"X-Request-ID": _REQUEST_ID_HEADER},
+            "content": problem,
+        },
+    }
+
+
 _REQUEST_ID_HEADER = {
     "description": "The request's own X-Request-ID when it sent a valid one, else a new id.",
     "schema": {"type": "string", "maxLength": 128},

@@ -81,7 +81,7 @@ class RequestContextMiddleware:
                 "body_bytes": body_bytes,
             }
             extra = {"fields": fields}
-            if lambda_context is not None:
+            if lambda_context is not None and access_log.isEnabledFor(logging.INFO):
                 # On Lambda the line is also a CloudWatch metrics record (todo/metrics.py).
                 extra["json_members"] = emf_json(fields, lambda_context)
             access_log.info("request", extra=extra)

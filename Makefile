@@ -33,6 +33,7 @@ package: $(VENV)/.test node_modules/.package-lock.json
 bench: $(VENV)/.test
 	$(BIN)/python bench/round_trips.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/access_log.py
 
 load: $(VENV)/.test
 	$(BIN)/python loadtest/run.py

@@ -13,6 +13,7 @@ app's route templates, the `NO_ROUTE` placeholder, the methods in `METHODS` or `
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
@@ -48,28 +49,36 @@ DIRECTIVE = {
 
 # The metadata is the same for every record but its time stamp: it is serialised once, here.
 # Compact separators: the line is paid for by the byte in CloudWatch Logs.
-_compact = json.JSONEncoder(separators=(",", ":"))
 _METADATA_HEAD = '"_aws":{"Timestamp":'
-_METADATA_TAIL = ',"CloudWatchMetrics":' + _compact.encode([DIRECTIVE]) + "}"
+_METADATA_TAIL = ',"CloudWatchMetrics":' + json.dumps([DIRECTIVE], separators=(",", ":")) + "}"
+
+
+@functools.lru_cache(maxsize=256)
+def _json_string(value: str) -> str:
+    # Dimension values come from small closed sets (see above): each is encoded once.
+    return json.dumps(value)
 
 
 def emf_json(access: dict[str, Any], lambda_context: Any) -> str:
     """The members, as JSON text to add to the access line's object, that make the line
     `access` (method, route, status, latency_ms, cold_start, body_bytes) an EMF record: the
-    `_aws` metadata, the dimensions and the metric values."""
+    `_aws` metadata, the dimensions and the metric values.
+
+    Written out by hand rather than with json.dumps, which takes about three times as long: the
+    dimensions are encoded strings, every value a number (a float's repr is a JSON number)."""
     status = access["status"]
     method = access["method"]
-    values = {
-        "Service": getattr(lambda_context, "function_name", None) or DEFAULT_SERVICE,
-        "Route": access["route"] or NO_ROUTE,
-        "Method": method if method in METHODS else OTHER_METHOD,
-        "Requests": 1,
-        "Latency": access["latency_ms"],
-        "ClientErrors": int(400 <= status < 500),
-        "ServerErrors": int(status >= 500),
-        "DatabaseUnavailable": int(status == 503),
-        "ColdStart": int(access["cold_start"]),
-        "ResponseBodyBytes": access["body_bytes"],
-    }
-    timestamp_ms = int(time.time() * 1000)
-    return f"{_METADATA_HEAD}{timestamp_ms}{_METADATA_TAIL},{_compact.encode(values)[1:-1]}"
+    service = getattr(lambda_context, "function_name", None) or DEFAULT_SERVICE
+    return (
+        f"{_METADATA_HEAD}{int(time.time() * 1000)}{_METADATA_TAIL}"
+        f',"Service":{_json_string(service)}'
+        f',"Route":{_json_string(access["route"] or NO_ROUTE)}'
+        f',"Method":{_json_string(method if method in METHODS else OTHER_METHOD)}'
+        f',"Requests":1'
+        f',"Latency":{float(access["latency_ms"])!r}'
+        f',"ClientErrors":{int(400 <= status < 500)}'
+        f',"ServerErrors":{int(status >= 500)}'
+        f',"DatabaseUnavailable":{int(status == 503)}'
+        f',"ColdStart":{int(access["cold_start"])}'
+        f',"ResponseBodyBytes":{int(access["body_bytes"])}'
+    )

@@ -102,9 +102,10 @@ def test_cfn_lint_faults_a_template_with_a_broken_alarm(template, tmp_path):
     assert "Above" in result.stdout and "NoSuchFunction" in result.stdout, result.stdout
 
 
-def test_a_serverless_yml_that_osls_refuses_fails_packaging(tmp_path):
+def test_a_serverless_yml_that_osls_refuses_fails_packaging(lambda_package, tmp_path):
     """What the session's package build does with a broken serverless.yml: a copy of it with one
-    mistake, packaged by the same osls, fails before anything is built."""
+    mistake, packaged by the same osls (installed by the session's build), fails before anything
+    is built."""
     for name in ("node_modules", "scripts", "package.json"):
         (tmp_path / name).symlink_to(ROOT / name)
     config = (ROOT / "serverless.yml").read_text()

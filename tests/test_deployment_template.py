@@ -192,6 +192,8 @@ def test_the_alarms_are_those_the_readme_states(template, stage):
             assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_name}}]
         else:
             assert namespace == NAMESPACE and metric in METRICS
+            # An alarm that names a unit sees only the data points sent in that unit.
+            assert alarm.get("Unit", METRICS[metric]) == METRICS[metric]
             assert ["Service"] in DIMENSION_SETS
             assert alarm["Dimensions"] == [{"Name": "Service", "Value": {"Ref": function_name}}]
 

@@ -7,8 +7,9 @@ the Amazon CloudWatch user guide.
 
 Every metric is published twice: for the service (dimension `Service`: the Lambda function's
 name, so each stage has its own), and per route *template* and method (`Service`, `Route`,
-`Method`). Never the raw path: a user id in a dimension would make one metric per user. Every dimension value comes from a closed set: the
-app's route templates, the `NO_ROUTE` placeholder, the methods in `METHODS` or `OTHER_METHOD`.
+`Method`). Never the raw path: a user id in a dimension would make one metric per user. Every
+dimension value comes from a closed set: the app's route templates, the `NO_ROUTE` placeholder,
+the methods in `METHODS` or `OTHER_METHOD`.
 """
 
 from __future__ import annotations

@@ -33,7 +33,14 @@ import time
 import timeit
 import uuid
 
-from common import DEFAULT_SERVER_URL, api_gateway_v2_event, fresh_database, lambda_context, machine, use_repository_paths
+from common import (
+    DEFAULT_SERVER_URL,
+    api_gateway_v2_event,
+    fresh_database,
+    lambda_context,
+    machine,
+    use_repository_paths,
+)
 
 use_repository_paths()
 

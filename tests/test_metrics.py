@@ -211,7 +211,9 @@ def test_no_user_id_task_id_token_or_path_ever_becomes_a_dimension(lambda_functi
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJtZSJ9.c2lnbmF0dXJl"
     secret_headers = {"authorization": f"Bearer {token}", "x-request-id": f"req-{token}", "cookie": f"s={token}"}
     task = invoke("POST", tasks_url(user), {"title": "mine"}, secret_headers).answer.json()
-    paths = [tasks_url(user), task_url(user, task["id"]), complete_url(user, task["id"]), f"/api/{user}/{token}", f"/{token}"]
+    paths = [
+        tasks_url(user), task_url(user, task["id"]), complete_url(user, task["id"]), f"/api/{user}/{token}", f"/{token}",
+    ]
 
     records = [
         invoke(method, path, body, secret_headers).record

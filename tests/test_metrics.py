@@ -236,9 +236,16 @@ def test_no_user_id_task_id_token_or_path_ever_becomes_a_dimension(lambda_functi
 # --- under uvicorn --------------------------------------------------------------------------------
 
 
+@dataclass
+class Served:
+    url: str
+    stop: Callable[[], None]
+
+
 @pytest.fixture
-def uvicorn_server(postgres_url) -> Iterator[str]:
-    """The app served by a real uvicorn on a free port, in a thread; yields its base URL."""
+def uvicorn_server(postgres_url) -> Iterator[Served]:
+    """The app served by a real uvicorn on a free port, in a thread. `stop()` returns once the
+    server has finished every request, the access lines written after the answers included."""
     import uvicorn
 
     from conftest import make_app
@@ -252,17 +259,24 @@ def uvicorn_server(postgres_url) -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "uvicorn did not stop"
+
+    yield Served(f"http://127.0.0.1:{port}", stop)
+    stop()
     app.state.database.dispose()
 
 
 def test_under_uvicorn_the_access_line_is_plain_json_without_metrics(uvicorn_server):
     user = str(uuid.uuid4())
-    with service_log() as read, httpx.Client(base_url=uvicorn_server) as client:
-        created = client.post(tasks_url(user), json={"title": "plain"})
-        missing = client.get("/nowhere")
+    with service_log() as read:
+        with httpx.Client(base_url=uvicorn_server.url) as client:
+            created = client.post(tasks_url(user), json={"title": "plain"})
+            missing = client.get("/nowhere")
+        uvicorn_server.stop()
     lines = access_lines(read())
 
     assert [created.status_code, missing.status_code] == [201, 404]

@@ -35,6 +35,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/jwt_libraries.py
+	$(BIN)/python bench/access_log.py
 
 load: $(VENV)/.test
 	$(BIN)/python loadtest/run.py

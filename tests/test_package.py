@@ -1,30 +1,25 @@
 """The Lambda package as `osls package` builds it: what is inside .serverless/todo-api.zip.
 
-Builds the package with scripts/package.sh (npm ci when needed, then `osls package`, whose plugin
-runs scripts/build_lambda.py) when the zip is missing or older than its sources; needs node, npm,
-network access to PyPI and a Python of the Lambda runtime's version (python3.12), but no AWS
-credentials and no Docker. Select these tests alone with `pytest -m package`.
+The package is built once per session, when missing or older than its sources
+(support/lambda_package_fixture.py); needs node, npm, network access to PyPI and a Python of the Lambda
+runtime's version (python3.12), but no AWS credentials and no Docker. Select these tests alone
+with `pytest -m package`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-pytestmark = pytest.mark.package
+from support.lambda_package import ROOT, STATE_PATH, TEMPLATE_PATH, ZIP_PATH
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIR = ROOT / ".serverless"
-ZIP_PATH = PACKAGE_DIR / "todo-api.zip"
-TEMPLATE_PATH = PACKAGE_DIR / "cloudformation-template-update-stack.json"
+pytestmark = pytest.mark.package
+pytest_plugins = ["support.lambda_package_fixture"]
 
 # The unzipped size measured at 76.2 MB (handler, todo/, requirements.txt's wheels and their byte
 # code; cryptography, for the bearer tokens, is 14 MB of it), plus about 20 %. Lambda itself
@@ -37,16 +32,6 @@ EM_AARCH64 = 183
 EM_X86_64 = 62
 ELF_MACHINES = {"arm64": EM_AARCH64, "x86_64": EM_X86_64}
 
-# Anything whose source changes makes the zip stale.
-BUILD_INPUTS = [
-    "handler.py",
-    "todo",
-    "requirements.txt",
-    "serverless.yml",
-    "package-lock.json",
-    "scripts/build_lambda.py",
-    "scripts/serverless_lambda_build.js",
-]
 FORBIDDEN_PARTS = {
     "tests", "test", "node_modules", ".venv", "venv", ".serverless", "build", ".git",
     ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache", ".github", ".agents",
@@ -57,41 +42,10 @@ FORBIDDEN_ROOT_FILES = {
 }
 
 
-def _newest_input_mtime() -> float:
-    newest = 0.0
-    for name in BUILD_INPUTS:
-        path = ROOT / name
-        paths = [p for p in path.rglob("*") if "__pycache__" not in p.parts] if path.is_dir() else [path]
-        newest = max([newest, *(p.stat().st_mtime for p in paths if p.is_file())])
-    return newest
-
-
-def _build_package() -> None:
-    env = dict(os.environ)
-    # Built as the README says, with no secret at hand: the template refers to it instead.
-    env.pop("DATABASE_URL", None)
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "package.sh")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert result.returncode == 0, f"scripts/package.sh failed:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture(scope="module")
-def package() -> Iterator[zipfile.ZipFile]:
-    PACKAGE_DIR.parent.joinpath("build").mkdir(exist_ok=True)
-    # One build at a time, also across pytest-xdist workers.
-    with open(ROOT / "build" / ".package.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (
-            os.environ.get("TODO_REBUILD_PACKAGE") == "1"
-            or not ZIP_PATH.exists()
-            or not TEMPLATE_PATH.exists()
-            or ZIP_PATH.stat().st_mtime < _newest_input_mtime()
-        ):
-            _build_package()
-        with zipfile.ZipFile(ZIP_PATH) as archive:
-            yield archive
+def package(lambda_package: Path) -> Iterator[zipfile.ZipFile]:
+    with zipfile.ZipFile(ZIP_PATH) as archive:
+        yield archive
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +105,7 @@ def test_function_is_the_packaged_handler_on_arm64(function_properties: dict) ->
     assert settings["DB_POOL_SIZE"] == "1"
     assert {"DATABASE_URL", "LOG_LEVEL", "DB_CONNECT_TIMEOUT", "DB_CONNECT_BUDGET"} <= settings.keys()
     # `osls deploy` (and `osls deploy --package .serverless`) uploads this very zip.
-    state = json.loads((PACKAGE_DIR / "serverless-state.json").read_text())
+    state = json.loads(STATE_PATH.read_text())
     assert state["package"]["artifact"] == ZIP_PATH.name
 
 

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo.errors import problem_response
 from todo.logs import request_id_var
+from todo.metrics import emf_json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUEST_ID_LENGTH = 128
@@ -54,12 +55,15 @@ class RequestContextMiddleware:
         cold, self._cold = self._cold, False
         started = time.perf_counter()
         status = 500
+        body_bytes = 0
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, body_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            else:
+                body_bytes += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -67,19 +71,20 @@ class RequestContextMiddleware:
         finally:
             route = scope.get("route")
             lambda_context = scope.get("aws.context")
-            access_log.info(
-                "request",
-                extra={
-                    "fields": {
-                        "method": scope["method"],
-                        "route": getattr(route, "path", None),
-                        "status": status,
-                        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "lambda_request_id": getattr(lambda_context, "aws_request_id", None),
-                        "cold_start": cold,
-                    }
-                },
-            )
+            fields = {
+                "method": scope["method"],
+                "route": getattr(route, "path", None),
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "lambda_request_id": getattr(lambda_context, "aws_request_id", None),
+                "cold_start": cold,
+                "body_bytes": body_bytes,
+            }
+            extra = {"fields": fields}
+            if lambda_context is not None and access_log.isEnabledFor(logging.INFO):
+                # On Lambda the line is also a CloudWatch metrics record (todo/metrics.py).
+                extra["json_members"] = emf_json(fields, lambda_context)
+            access_log.info("request", extra=extra)
             request_id_var.reset(token)
 
 

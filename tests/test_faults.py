@@ -693,7 +693,11 @@ def test_processes_starting_at_once_on_an_empty_database_all_serve(backend, requ
                 "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
                 "ORDER BY relname"
             ).fetchall()
-            assert [name for (name,) in tables] == ["tasks", "users"]
+            assert [name for (name,) in tables] == ["alembic_version", "tasks", "users"]
+            # Made once, and stamped as the latest revision.
+            from todo.schema import HEAD
+
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
             (tasks,) = conn.execute("SELECT count(*) FROM tasks").fetchone()
             users = conn.execute("SELECT user_id::text, count(*) FROM users GROUP BY user_id").fetchall()
         assert tasks == COLD_STARTS

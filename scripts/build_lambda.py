@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What the function needs at run time, relative to the repository; everything else stays out.
 RUNTIME_FILES = ["handler.py"]
-RUNTIME_PACKAGES = ["todo"]
+# migrations/: the cold start applies pending migrations itself (todo/migrate.py finds it beside todo/).
+RUNTIME_PACKAGES = ["todo", "migrations"]
 # The Lambda Python 3.12+ runtimes run on Amazon Linux 2023, glibc 2.34: any manylinux wheel up to
 # that works.  Listing the tags one by one matters: psycopg-binary ships its aarch64 wheels as
 # manylinux_2_28 only, and a lone manylinux2014 tag would silently resolve to an older release.

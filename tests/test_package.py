@@ -41,6 +41,7 @@ ELF_MACHINES = {"arm64": EM_AARCH64, "x86_64": EM_X86_64}
 BUILD_INPUTS = [
     "handler.py",
     "todo",
+    "migrations",
     "requirements.txt",
     "serverless.yml",
     "package-lock.json",
@@ -160,9 +161,12 @@ def test_handler_and_app_modules_are_at_the_root(package: zipfile.ZipFile) -> No
     names = set(_names(package))
     assert "handler.py" in names
     sources = sorted(
-        p.relative_to(ROOT).as_posix() for p in (ROOT / "todo").rglob("*.py") if "__pycache__" not in p.parts
+        p.relative_to(ROOT).as_posix()
+        for folder in ("todo", "migrations")
+        for p in (ROOT / folder).rglob("*.py")
+        if "__pycache__" not in p.parts
     )
-    assert "todo/__init__.py" in sources
+    assert "todo/__init__.py" in sources and "migrations/env.py" in sources
     for source in sources:
         assert source in names, f"{source} missing from the package"
         # The packaged module is the repository's current one, not a stale build.
@@ -236,7 +240,7 @@ def test_nothing_but_runtime_code_and_dependencies(package: zipfile.ZipFile) -> 
         assert not (len(path.parts) == 1 and name in FORBIDDEN_ROOT_FILES), name
         assert not path.name.lower().startswith("readme"), name
         assert not name.endswith((".pyi", ".orig", ".log", ".db", ".sqlite", ".DS_Store")), name
-        if path.parts[0] in {"handler.py", "todo"}:
+        if path.parts[0] in {"handler.py", "todo", "migrations"}:
             continue
         if "__pycache__" in path.parts:
             # byte code written by the build for a module next to it; checked above

@@ -674,3 +674,14 @@ def _head() -> str:
     from todo.schema import HEAD
 
     return HEAD
+
+
+def test_the_migrate_command_that_cannot_get_the_lock_in_time_fails_and_changes_nothing(new_database):
+    url, _ = older_database_with_tasks(new_database)
+    before = schema_of(url)
+    with schema_lock_held(url):
+        refused = run_migrate_command(url, "--lock-timeout", "0.5")
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "not migrated" in refused.stderr
+    assert revision_of(url) == ["0001_baseline"] and schema_of(url) == before

@@ -12,8 +12,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from todo.errors import SchemaNotReady
 from todo.schema import BASELINE, HEAD, Step
 
 # Beside the package, in the repository and in the Lambda package alike.
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             lock_timeout_ms=int(args.lock_timeout * 1000),
             statement_timeout_ms=int(args.statement_timeout * 1000),
         )
+    except (SchemaNotReady, OperationalError) as exc:
+        # Unreachable, a lock not granted in time, or a schema this code does not know: nothing
+        # was changed (the transaction rolled back), and the pipeline must stop.
+        print(f"the database was not migrated: {exc}", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
     print(f"database schema at {revision}")

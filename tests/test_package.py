@@ -26,8 +26,8 @@ PACKAGE_DIR = ROOT / ".serverless"
 ZIP_PATH = PACKAGE_DIR / "todo-api.zip"
 TEMPLATE_PATH = PACKAGE_DIR / "cloudformation-template-update-stack.json"
 
-# The unzipped size measured at 59.3 MB (handler, todo/, requirements.txt's wheels and their byte
-# code), plus about 20 %. Lambda itself allows 250 MB; this budget is here to notice a dependency
+# The unzipped size measured at 62.4 MB (handler, todo/, migrations/, requirements.txt's wheels and
+# their byte code), plus about 15 %. Lambda itself allows 250 MB; this budget is here to notice a dependency
 # or a stray directory that slips in.
 UNZIPPED_BUDGET_BYTES = 72_000_000
 

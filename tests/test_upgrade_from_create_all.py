@@ -52,7 +52,8 @@ post(users[0], {"title": "  padded  ", "description": ""})
 post(users[0], {"title": "\u00e9" * 255, "description": "x" * 10000})
 post(users[1], {"title": "\u65e5\u672c\u8a9e \u2713 \u200b", "description": "line\nline\t\u00a0"})
 changed = post(users[1], {"title": "to be replaced"})
-assert client.put(f"/api/{users[1]}/tasks/{changed['id']}", json={"title": "replaced", "description": "new"}).status_code == 200
+replaced = client.put(f"/api/{users[1]}/tasks/{changed['id']}", json={"title": "replaced", "description": "new"})
+assert replaced.status_code == 200
 assert client.patch(f"/api/{users[1]}/tasks/{changed['id']}/complete", json={"completed": True}).status_code == 200
 lists = {user: client.get(f"/api/{user}/tasks").text for user in users}
 print("RESULT " + json.dumps({"users": users, "lists": lists}), flush=True)

@@ -293,3 +293,26 @@ def test_a_keyed_create_its_replay_and_its_422_each_take_one_round_trip(counted,
 
     assert (created.status_code, replayed.status_code, refused.status_code) == (201, 201, 422)
     assert (created_trips, replayed_trips, refused_trips) == (1, 1, 1)
+
+
+def test_a_browser_may_send_the_key_when_cors_is_on(backend, user):
+    origin = "https://app.example.com"
+    app = make_app(backend.url, cors_origins=origin)
+    client = open_client(app, backend.secrets())
+    try:
+        preflight = client.options(
+            tasks_url(user),
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, idempotency-key",
+            },
+        )
+        created = keyed_post(client, user, new_key(), "From the browser")
+    finally:
+        client.close()
+        app.state.database.dispose()
+
+    assert preflight.status_code == 200, preflight.text
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"].lower()
+    assert created.status_code == 201

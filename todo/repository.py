@@ -126,7 +126,6 @@ def _keyed_insert_statement():
     new_task = _new_task(insert)
     new_task = new_task.on_conflict_do_update(
         index_elements=[_tasks.c.user_id, _tasks.c.idempotency_key],
-        index_where=_tasks.c.idempotency_key.is_not(None),
         set_={"idempotency_key": new_task.excluded.idempotency_key},
     ).returning(*_tasks.c)
     return new_task.add_cte(register_owner.cte("owner"))

@@ -4,8 +4,8 @@ Revision ID: 0003_idempotency_keys
 Revises: 0002_task_constraints
 Create Date: 2026-12-02
 
-A nullable column (the code before this revision never writes it) and a unique index per
-user over the tasks that have a key.
+A nullable column (the code before this revision never writes it) and a unique index on
+(user_id, idempotency_key): tasks without a key hold NULL, and NULLs never collide in it.
 """
 
 import sqlalchemy as sa
@@ -19,13 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("tasks", sa.Column("idempotency_key", sa.String(length=255), nullable=True))
-    op.create_index(
-        "ix_tasks_user_id_idempotency_key",
-        "tasks",
-        ["user_id", "idempotency_key"],
-        unique=True,
-        postgresql_where=sa.text("idempotency_key IS NOT NULL"),
-    )
+    op.create_index("ix_tasks_user_id_idempotency_key", "tasks", ["user_id", "idempotency_key"], unique=True)
 
 
 def downgrade() -> None:

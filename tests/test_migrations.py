@@ -364,6 +364,16 @@ def test_with_migrate_on_start_off_an_older_schema_answers_503_and_logs_the_need
         app.state.database.dispose()
 
 
+def test_db_migrate_on_start_false_in_the_environment_keeps_a_fresh_process_from_migrating(new_database):
+    url = new_database()
+    migrate_to(url, "0001_baseline")
+
+    result = cold_process(url, DB_MIGRATE_ON_START="false")
+
+    assert result["status"] == 503 and result["alembic_after_first_request"] is False
+    assert revision_of(url) == ["0001_baseline"]
+
+
 def run_migrate_command(url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "INFO"}
     return subprocess.run(

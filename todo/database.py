@@ -29,7 +29,6 @@ logger = logging.getLogger("todo.database")
 
 Result = TypeVar("Result")
 
-
 registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "PsycopgStartupFactsDialect")
 
 

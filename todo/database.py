@@ -164,14 +164,14 @@ class Database:
         # another's connect budget before spending its own.
         if self._schema_ready:
             return
+        budget = self._settings.db_connect_budget
         try:
-            # Waiting for another process's migration is bounded as connecting is.
-            budget_ms = int(self._settings.db_connect_budget * 1000)
+            # Connecting and waiting for another process's migration share the connect budget.
             prepare_schema(
                 self.engine,
                 migrate=self._settings.db_migrate_on_start,
-                lock_timeout_ms=budget_ms,
-                statement_timeout_ms=budget_ms,
+                lock_deadline=time.monotonic() + budget,
+                statement_timeout_ms=int(budget * 1000),
             )
         except DBAPIError as exc:
             # Not marked ready: the next request tries again.

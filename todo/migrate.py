@@ -7,6 +7,7 @@ Importing this module imports Alembic; `todo.schema` does so only when a change 
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from alembic import command
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         revision = prepare_schema(
             engine,
             migrate=True,
-            lock_timeout_ms=int(args.lock_timeout * 1000),
+            lock_deadline=time.monotonic() + args.lock_timeout,
             statement_timeout_ms=int(args.statement_timeout * 1000),
         )
     except (SchemaNotReady, OperationalError) as exc:

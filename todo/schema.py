@@ -8,6 +8,7 @@ this list to the migrations folder.
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -74,13 +75,14 @@ def read_state(connection: Connection) -> SchemaState:
     return SchemaState(row.tables, None if row.revisions is None else tuple(row.revisions))
 
 
-def prepare_schema(engine: Engine, *, migrate: bool, lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+def prepare_schema(engine: Engine, *, migrate: bool, lock_deadline: float, statement_timeout_ms: int) -> str:
     """Make the schema usable by this code; return the revision the database is at.
 
     One round trip when it is current (or newer). Otherwise, when `migrate` is on, the one
     transaction that holds the schema lock creates the tables (an empty database), adopts a
     database made by create_all, or applies the pending migrations: all of it commits, or
-    none. Processes that start together wait for that lock, each at most `lock_timeout_ms`.
+    none. Processes that start together wait for that lock until `lock_deadline` (a
+    time.monotonic() value), then give up (LockNotAvailable) having changed nothing.
     """
     with engine.connect() as connection:
         state = read_state(connection)
@@ -94,6 +96,7 @@ def prepare_schema(engine: Engine, *, migrate: bool, lock_timeout_ms: int, state
             extra={"fields": {"database_revision": state.revision, "needed_revision": HEAD}},
         )
         raise SchemaNotReady(needed)
+    lock_timeout_ms = max(1, int((lock_deadline - time.monotonic()) * 1000))
     with locked_transaction(engine, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms) as (
         connection
     ):

@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test package bench load
+.PHONY: run test package bench load migrate
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(VENV)/.test node_modules/.package-lock.json
 
 package: $(VENV)/.test node_modules/.package-lock.json
 	scripts/package.sh
+
+# The database of DATABASE_URL (or .env) brought to the schema this code needs; never downgrades.
+migrate: $(VENV)/.runtime
+	$(BIN)/python -m todo.migrate
 
 bench: $(VENV)/.test
 	$(BIN)/python bench/round_trips.py

@@ -146,7 +146,7 @@ def main() -> int:
         target=server_address(args.database_url), delay_ms=args.rtt_ms / 2
     ) as proxy:
         app_url = through_proxy(database_url, proxy.port)
-        run_handler(app_url, proxy)  # creates the tables; not measured
+        run_handler(app_url, proxy)  # creates the tables (the migrations' schema); not measured
         run_bare()
         bare, runs = [], []
         for _ in range(args.repeat):
@@ -184,7 +184,7 @@ def report(args: argparse.Namespace, bare: list[float], runs: list[dict]) -> boo
     second_limit = args.rtt_ms + SLACK_MS
 
     import_ok = ratio <= IMPORT_RATIO_TARGET
-    cold_ok = max(cold_trips) <= FIRST_ANSWER_ROUND_TRIPS_TARGET
+    cold_ok = max(cold_trips) <= FIRST_ANSWER_ROUND_TRIPS_TARGET and not any(run["alembic_loaded"] for run in runs)
     warm_ok = max(warm_trips) <= 1 and second_ms <= second_limit
 
     print(
@@ -208,6 +208,11 @@ def report(args: argparse.Namespace, bare: list[float], runs: list[dict]) -> boo
             f"target <= {FIRST_ANSWER_ROUND_TRIPS_TARGET}: {verdict(cold_ok)}",
         ),
         ("  of which connections opened", f"{median('cold_connections'):g}", ""),
+        (
+            "processes that imported Alembic (schema current)",
+            f"{sum(run['alembic_loaded'] for run in runs)} of {len(runs)}",
+            f"target 0: {verdict(not any(run['alembic_loaded'] for run in runs))}",
+        ),
         ("process start to first answer (wall)", f"{median('process_to_answer_ms'):.0f} ms", ""),
         (
             "second invocation",

@@ -30,9 +30,12 @@ def use_repository_paths() -> None:
 # --- Lambda --------------------------------------------------------------------------------
 
 
-def api_gateway_v2_event(method: str, path: str, body: object = None, query: str = "") -> dict:
+def api_gateway_v2_event(
+    method: str, path: str, body: object = None, query: str = "", headers: dict[str, str] | None = None
+) -> dict:
     """An HTTP API (payload format 2.0) event on the `$default` stage, as Lambda receives it."""
     now = time.time()
+    extra_headers = {name.lower(): value for name, value in (headers or {}).items()}
     headers = {
         "accept": "application/json",
         "host": "bench.execute-api.eu-west-1.amazonaws.com",
@@ -40,6 +43,7 @@ def api_gateway_v2_event(method: str, path: str, body: object = None, query: str
         "x-forwarded-for": "127.0.0.1",
         "x-forwarded-port": "443",
         "x-forwarded-proto": "https",
+        **extra_headers,
     }
     event = {
         "version": "2.0",

@@ -5,8 +5,9 @@
 Creates a fresh database on the server at --database-url (dropped at the end), puts the
 project's counting TCP proxy with half the chosen round-trip time in each direction in front
 of it, and drives the Lambda entry point (`handler.handler`, Mangum) in this process with
-API Gateway v2 events, as Lambda does. After a warm-up, each of the six task endpoints and
-`GET /health` is called --iterations times; per call it counts the proxy's flights (client
+API Gateway v2 events, as Lambda does. After a warm-up, each of the six task endpoints, a
+create with an Idempotency-Key and the same create again (a replay), and `GET /health` is
+called --iterations times; per call it counts the proxy's flights (client
 sends after the server last spoke: network round trips) and times the invocation.
 
 Target: every call takes exactly 1 round trip, and its median latency is within
@@ -94,6 +95,8 @@ def measure(app_url: str, proxy: TcpProxy, iterations: int, floor: psycopg.Conne
         base = f"/api/{user}/tasks"
         for _ in range(3):
             task = _json(invoke(api_gateway_v2_event("POST", base, {"title": "warm-up"})))
+            keyed = {"Idempotency-Key": uuid.uuid4().hex}
+            invoke(api_gateway_v2_event("POST", base, {"title": "warm-up"}, headers=keyed))
             path = f"{base}/{task['id']}"
             invoke(api_gateway_v2_event("GET", base, query="limit=10"))
             invoke(api_gateway_v2_event("GET", path))
@@ -116,6 +119,11 @@ def measure(app_url: str, proxy: TcpProxy, iterations: int, floor: psycopg.Conne
         if "x-total-count" not in headers:
             raise SystemExit("the list answered without X-Total-Count")
 
+    def keyed_create(i: int) -> dict:
+        # The same key and body for the i-th call of both keyed rows: the second one replays.
+        body = {"title": f"keyed task {i}", "description": "bench"}
+        return api_gateway_v2_event("POST", base, body, headers={"Idempotency-Key": f"bench-{user}-{i}"})
+
     endpoints = [
         Endpoint(
             "POST   /api/{user_id}/tasks",
@@ -123,6 +131,8 @@ def measure(app_url: str, proxy: TcpProxy, iterations: int, floor: psycopg.Conne
             lambda i: api_gateway_v2_event("POST", base, {"title": f"task {i}", "description": "bench"}),
             created,
         ),
+        Endpoint("POST   /api/{user_id}/tasks (Idempotency-Key)", 201, keyed_create),
+        Endpoint("POST   /api/{user_id}/tasks (same key again)", 201, keyed_create),
         Endpoint("GET    /api/{user_id}/tasks", 200, lambda i: api_gateway_v2_event("GET", base, query="limit=10"), has_total),
         Endpoint("GET    /api/{user_id}/tasks/{id}", 200, lambda i: api_gateway_v2_event("GET", f"{base}/{ids[i]}")),
         Endpoint(
@@ -171,7 +181,7 @@ def report(endpoints: list[Endpoint], args: argparse.Namespace) -> int:
     print(f"Machine: {machine()}")
     print()
     header = (
-        f"{'endpoint':<42} {'round trips':>11} {'median ms':>10} {'p95 ms':>7} {'floor ms':>9} {'over floor':>10}"
+        f"{'endpoint':<48} {'round trips':>11} {'median ms':>10} {'p95 ms':>7} {'floor ms':>9} {'over floor':>10}"
         f" {'CPU ms':>7}  target"
     )
     print(header)
@@ -187,7 +197,7 @@ def report(endpoints: list[Endpoint], args: argparse.Namespace) -> int:
         ok = low == high == 1 and median <= limit_ms
         all_ok &= ok
         print(
-            f"{endpoint.name:<42} {trips:>11} {median:>10.1f} {percentile(endpoint.latencies_ms, 0.95):>7.1f}"
+            f"{endpoint.name:<48} {trips:>11} {median:>10.1f} {percentile(endpoint.latencies_ms, 0.95):>7.1f}"
             f" {floor_ms:>9.1f} {median - floor_ms:>+10.1f} {statistics.median(endpoint.cpu_ms):>7.1f}  {verdict(ok)}"
         )
     print()

@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What the function needs at run time, relative to the repository; everything else stays out.
 RUNTIME_FILES = ["handler.py"]
-RUNTIME_PACKAGES = ["todo"]
+# migrations/: the cold start applies pending migrations itself (todo/migrate.py finds it beside todo/).
+RUNTIME_PACKAGES = ["todo", "migrations"]
 # The Lambda Python 3.12+ runtimes run on Amazon Linux 2023, glibc 2.34: any manylinux wheel up to
 # that works.  Listing the tags one by one matters: psycopg-binary ships its aarch64 wheels as
 # manylinux_2_28 only, and a lone manylinux2014 tag would silently resolve to an older release.
@@ -44,6 +45,8 @@ ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # of each *.dist-info stay: importlib.metadata reads them at run time.
 JUNK_DIRS = {"__pycache__"}
 JUNK_TOP_LEVEL_DIRS = {"bin"}
+# The project templates of `alembic init`: the service brings its own migrations/.
+JUNK_PATHS = {"alembic/templates"}
 JUNK_SUFFIXES = (".pyc", ".pyo", ".pyi", ".md", ".rst")
 # The fixed date of every zip entry, so that the same inputs give the same zip (and code hash).
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -162,6 +165,7 @@ def prune(target: Path) -> None:
             path.name in JUNK_DIRS
             or path.name.startswith(".")
             or (len(relative.parts) == 1 and path.name in JUNK_TOP_LEVEL_DIRS)
+            or relative.as_posix() in JUNK_PATHS
         ):
             shutil.rmtree(path)
         elif path.is_file() and path.name.endswith(JUNK_SUFFIXES):

@@ -421,6 +421,72 @@ def test_a_write_whose_answer_was_lost_is_run_again_with_the_same_effect(
     assert proxy.stats()["connections_opened"] == 2, "the answer was not lost after all: the test proved nothing"
 
 
+# --- a keyed create, retried by the client after a fault ---------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["drop", "cut"])
+@pytest.mark.parametrize("moment", ["before", "after"])
+def test_a_keyed_create_retried_by_the_client_after_a_fault_makes_the_task_once(
+    moment, fault, route, server, fault_db, start_proxy, apps
+):
+    """The database connection is dropped (the next one works) or cut (an outage) while a
+    create with an Idempotency-Key is on its way: before its statement reached the database,
+    or after the database committed it and before its answer came back. Whatever the client
+    got, it sends the same request again, twice: every retry answers with the same task, and
+    the task is stored once."""
+    proxy = start_proxy(route.host, route.port)
+    client = apps.client(server.url(fault_db, *proxy.address))
+    user = new_user()
+    create(client, user, "before the fault")  # the schema is checked, a connection is pooled
+    key, title = f"fault-{uuid.uuid4()}", f"keyed {uuid.uuid4()}"
+    stored = stored_tasks(server, fault_db)
+
+    def send():
+        return client.post(tasks_url(user), json={"title": title}, headers={"Idempotency-Key": key})
+
+    def count_stored(conn) -> int:
+        query = "SELECT count(*) FROM tasks WHERE user_id = %s AND title = %s"
+        return conn.execute(query, (uuid.UUID(user), title)).fetchone()[0]
+
+    proxy.delay_ms = 400  # every chunk is held: time to act before it passes
+    proxy.reset_counts()
+    answer: dict = {}
+    sender = threading.Thread(target=lambda: answer.setdefault("response", send()), daemon=True)
+    with server.connect(fault_db) as watcher:
+        sender.start()
+        deadline = time.monotonic() + 5
+        if moment == "before":
+            while not proxy.stats()["flights"]:  # the statement is in the proxy, not yet delivered
+                assert time.monotonic() < deadline, "the statement was never sent"
+                time.sleep(0.005)
+            assert count_stored(watcher) == 0
+        else:
+            while not count_stored(watcher):  # committed; its answer is held in the proxy
+                assert time.monotonic() < deadline, "the write never reached the database"
+                time.sleep(0.005)
+        proxy.delay_ms = 0
+        getattr(proxy, fault)()
+    sender.join(HANG_LIMIT)
+    assert not sender.is_alive(), "the request hangs"
+    first = answer["response"]
+    if fault == "cut":
+        assert_unavailable(first, "the create during the outage")
+        proxy.restore()
+    else:
+        assert first.status_code == 201, first.text  # the service ran it again itself
+
+    retries = [bounded(send)[0] for _ in range(2)]
+
+    assert [retry.status_code for retry in retries] == [201, 201], [retry.text for retry in retries]
+    answered = {retry.json()["id"] for retry in retries}
+    if first.status_code == 201:
+        answered.add(first.json()["id"])
+    assert len(answered) == 1, answered
+    keyed = [task_id for task_id, row in stored(user).items() if row["title"] == title]
+    assert keyed == list(answered)
+    assert len(stored(user)) == 2
+
+
 # --- an outage --------------------------------------------------------------------------------
 
 
@@ -627,7 +693,11 @@ def test_processes_starting_at_once_on_an_empty_database_all_serve(backend, requ
                 "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
                 "ORDER BY relname"
             ).fetchall()
-            assert [name for (name,) in tables] == ["tasks", "users"]
+            assert [name for (name,) in tables] == ["alembic_version", "tasks", "users"]
+            # Made once, and stamped as the latest revision.
+            from todo.schema import HEAD
+
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
             (tasks,) = conn.execute("SELECT count(*) FROM tasks").fetchone()
             users = conn.execute("SELECT user_id::text, count(*) FROM users GROUP BY user_id").fetchall()
         assert tasks == COLD_STARTS

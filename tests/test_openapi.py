@@ -1,5 +1,5 @@
 """/openapi.json and /docs describe every endpoint with its real status codes and the problem
-document, and never FastAPI's default 422."""
+document, and never FastAPI's default 422 (the only 422 is a reused Idempotency-Key's)."""
 
 import json
 import re
@@ -9,7 +9,7 @@ import pytest
 from conftest import make_app, open_client
 
 OPERATIONS = {
-    ("post", "/api/{}/tasks"): {"201", "400"},
+    ("post", "/api/{}/tasks"): {"201", "400", "422"},
     ("get", "/api/{}/tasks"): {"200", "400"},
     ("get", "/api/{}/tasks/{}"): {"200", "400", "404"},
     ("put", "/api/{}/tasks/{}"): {"200", "400", "404"},
@@ -54,10 +54,24 @@ def test_every_operation_documents_its_real_status_codes(document):
         assert OPERATIONS[key] <= set(operation["responses"]), (key, sorted(operation["responses"]))
 
 
-def test_no_operation_promises_a_422(document):
+def test_only_the_create_promises_a_422_and_only_for_a_reused_idempotency_key(document):
     for key, operation in operations(document):
-        assert "422" not in operation["responses"], key
-    assert '"422"' not in json.dumps(document)
+        if key == ("post", "/api/{}/tasks"):
+            assert "Idempotency-Key" in operation["responses"]["422"]["description"]
+        else:
+            assert "422" not in operation["responses"], key
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text and "Validation Error" not in text
+
+
+def test_the_create_documents_the_idempotency_key_header(document):
+    operation = document["paths"][next(p for p in document["paths"] if p.endswith("/tasks"))]["post"]
+    (header,) = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+    assert header.get("required", False) is False
+    schema = next(option for option in header["schema"]["anyOf"] if option.get("type") == "string")
+    assert (schema["minLength"], schema["maxLength"]) == (1, 255)
+    assert re.fullmatch(schema["pattern"], "abc-123 ~") and not re.fullmatch(schema["pattern"], "caf\u00e9")
+    assert "422" in header["description"]
 
 
 def test_error_responses_are_problem_documents(document):

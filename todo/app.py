@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Content-Type", "Authorization", "X-Request-ID"],
+            allow_headers=["Content-Type", "Authorization", "X-Request-ID", "Idempotency-Key"],
             expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After", "Allow"],
         )
     app.add_middleware(RequestContextMiddleware)

@@ -1,4 +1,4 @@
-"""The engine, per-request sessions, and creating the tables once per process.
+"""The engine, per-request sessions, and the schema step once per process (`todo.schema`).
 
 Every request costs one round trip in steady state: the PostgreSQL engine runs in autocommit
 (no BEGIN/COMMIT around single statements), checks a pooled connection's health without a
@@ -15,24 +15,19 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
-from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from todo.errors import DatabaseUnavailable
+from todo.schema import prepare_schema
 from todo.settings import Settings
 
 logger = logging.getLogger("todo.database")
 
 Result = TypeVar("Result")
-
-# Any constant shared by every process of this service: it serialises table creation.
-_SCHEMA_LOCK_KEY = 7_246_551_002
-# SQLite has no advisory locks; a local run is one process, so a process lock serialises it.
-_SQLITE_SCHEMA_LOCK = threading.Lock()
 
 registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "PsycopgStartupFactsDialect")
 
@@ -121,13 +116,9 @@ def _is_neon_pooler(host: str | None) -> bool:
     return bool(host) and "-pooler." in host
 
 
-def _is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 class Database:
     """Runs units of work, each in a short-lived session, and owns the one-time setup: the
-    engine and the tables, made on first use so that importing the app does no such work."""
+    engine and the schema, made ready on first use so that importing the app does no such work."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -168,13 +159,20 @@ class Database:
             return result
 
     def _ensure_schema(self) -> None:
-        # No lock: requests that arrive together on a cold process may each check (creating is
+        # No lock: requests that arrive together on a cold process may each check (changes are
         # serialised in the database), and while the database is down none of them waits for
         # another's connect budget before spending its own.
         if self._schema_ready:
             return
+        budget = self._settings.db_connect_budget
         try:
-            create_tables(self.engine)
+            # Connecting and waiting for another process's migration share the connect budget.
+            prepare_schema(
+                self.engine,
+                migrate=self._settings.db_migrate_on_start,
+                lock_deadline=time.monotonic() + budget,
+                statement_timeout_ms=int(budget * 1000),
+            )
         except DBAPIError as exc:
             # Not marked ready: the next request tries again.
             _raise_translated(exc)
@@ -184,32 +182,6 @@ class Database:
         """Close every pooled connection (after a SnapStart restore, or at shutdown)."""
         if self._engine is not None:
             self._engine.dispose(close=True)
-
-
-def create_tables(engine: Engine) -> None:
-    """Create missing tables from the SQLModel metadata.
-
-    One round trip when they exist. When they do not, a transaction-scoped advisory lock
-    makes processes that start at the same moment create them one after another; the
-    lock ends with the transaction, so PgBouncer's transaction mode is safe.
-    """
-    if not _is_postgres(engine):
-        with _SQLITE_SCHEMA_LOCK:
-            SQLModel.metadata.create_all(engine)
-        return
-    tables = list(SQLModel.metadata.tables)
-    with engine.connect() as connection:
-        present = connection.execute(
-            text("SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) AS name"),
-            {"names": tables},
-        ).scalar_one()
-        if present == len(tables):
-            return
-    with engine.connect().execution_options(isolation_level="READ COMMITTED") as connection:
-        with connection.begin():
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-            SQLModel.metadata.create_all(connection)
-    logger.info("created the tables")
 
 
 def _sqlite_busy(error: BaseException | None) -> bool:

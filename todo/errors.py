@@ -42,6 +42,14 @@ class KeySetUnavailable(Exception):
     """The token issuer's key set could not be fetched, or is not a usable JWKS."""
 
 
+class SchemaNotReady(DatabaseUnavailable):
+    """The database's schema is not one this code can serve (yet): a 503, like an outage."""
+
+
+class IdempotencyKeyReused(Exception):
+    """A create's Idempotency-Key names a task of this user with another title or description."""
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -116,6 +124,14 @@ async def _on_task_not_found(request: Request, exc: TaskNotFound) -> JSONRespons
     return problem_response(404, "No such task.")
 
 
+async def _on_idempotency_key_reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+    return problem_response(
+        422,
+        "This Idempotency-Key was already used for a task with a different title or description; "
+        "nothing was changed.",
+    )
+
+
 async def _on_database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
     logger.warning("database unavailable: %r", exc.__cause__ or exc)
     return problem_response(
@@ -154,6 +170,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(TaskNotFound, _on_task_not_found)
+    app.add_exception_handler(IdempotencyKeyReused, _on_idempotency_key_reused)
     app.add_exception_handler(DatabaseUnavailable, _on_database_unavailable)
     app.add_exception_handler(MissingToken, _on_missing_token)
     app.add_exception_handler(InvalidToken, _on_invalid_token)

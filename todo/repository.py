@@ -55,15 +55,19 @@ def _task(row) -> TaskPublic:
     return TaskPublic.model_validate(row._mapping)
 
 
-def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
+def insert_task(session: Session, *, task: TaskPublic, idempotency_key: str | None = None) -> TaskPublic:
     """Insert a task and register its owner in the same statement.
 
     Inserting a task id that exists for the same owner returns the stored row, so a create
-    retried after a lost connection cannot fail or insert twice.
+    retried after a lost connection cannot fail or insert twice. With an idempotency key, the
+    owner's task that already holds the key is returned instead of inserting one: the caller
+    compares it with what it asked for. Either way, one statement.
     """
-    task_values = task.model_dump()
+    task_values = {**task.model_dump(), "idempotency_key": idempotency_key}
     owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
     dialect = session.get_bind().dialect.name
+    if idempotency_key is not None:
+        return _task(session.execute(_keyed_insert_statement(), {**task_values, **owner_values}).one())
     register_owner, new_task = _insert_statements(dialect)
     if dialect == "postgresql":
         # new_task registers the owner itself, in a data-modifying CTE: one statement, atomic.
@@ -71,6 +75,18 @@ def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
     # SQLite has no data-modifying CTEs: two statements in the session's transaction.
     session.execute(register_owner, owner_values)
     return _task(session.execute(new_task, task_values).one())
+
+
+def _register_owner(insert):
+    return (
+        insert(_users)
+        .values(id=bindparam("owner_row_id"), user_id=bindparam("user_id"))
+        .on_conflict_do_nothing(index_elements=[_users.c.user_id])
+    )
+
+
+def _new_task(insert):
+    return insert(_tasks).values({column.name: bindparam(column.name) for column in _tasks.c})
 
 
 @lru_cache(maxsize=None)
@@ -83,12 +99,8 @@ def _insert_statements(dialect: str) -> tuple:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    register_owner = (
-        insert(_users)
-        .values(id=bindparam("owner_row_id"), user_id=bindparam("user_id"))
-        .on_conflict_do_nothing(index_elements=[_users.c.user_id])
-    )
-    new_task = insert(_tasks).values({column.name: bindparam(column.name) for column in _tasks.c})
+    register_owner = _register_owner(insert)
+    new_task = _new_task(insert)
     new_task = new_task.on_conflict_do_update(
         index_elements=[_tasks.c.id],
         set_={"id": new_task.excluded.id},
@@ -97,6 +109,26 @@ def _insert_statements(dialect: str) -> tuple:
     if dialect == "postgresql":
         return register_owner, new_task.add_cte(register_owner.cte("owner"))
     return register_owner, new_task
+
+
+@lru_cache(maxsize=1)
+def _keyed_insert_statement():
+    """The insert of a create with an idempotency key (PostgreSQL), built once.
+
+    A conflict on the owner's key updates the stored row to itself: unlike DO NOTHING, DO
+    UPDATE returns the row that holds the key, also when another request committed it after
+    this statement began (two requests with a new key at once both get the one task). A
+    retry of the same create after a lost connection conflicts on the key too.
+    """
+    from sqlalchemy.dialects.postgresql import insert
+
+    register_owner = _register_owner(insert)
+    new_task = _new_task(insert)
+    new_task = new_task.on_conflict_do_update(
+        index_elements=[_tasks.c.user_id, _tasks.c.idempotency_key],
+        set_={"idempotency_key": new_task.excluded.idempotency_key},
+    ).returning(*_tasks.c)
+    return new_task.add_cte(register_owner.cte("owner"))
 
 
 def get_task(session: Session, *, owner: UUID, task_id: UUID) -> TaskPublic | None:

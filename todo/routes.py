@@ -10,12 +10,12 @@ from http import HTTPStatus
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from todo.blocking import run_blocking
 from todo.identity import Owner
-from todo.models import StorableText, TaskCompletion, TaskPublic, TaskWrite
+from todo.models import IDEMPOTENCY_KEY_MAX_LENGTH, StorableText, TaskCompletion, TaskPublic, TaskWrite
 from todo.repository import SortKey, TaskFilter
 from todo.service import TaskService
 
@@ -30,6 +30,18 @@ async def task_service(request: Request) -> TaskService:
 
 Tasks = Annotated[TaskService, Depends(task_service)]
 TaskId = Annotated[UUID, Path(description="The task's id.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=r"^[\x20-\x7e]+$",
+        description="1 to 255 printable ASCII characters, taken as they are. Sent again with the same "
+        "title and description, the create makes nothing and answers with the task the key made; "
+        "with another title or description it is a 422. A key is kept as long as its task.",
+    ),
+]
 
 
 def _ascii_digits(value: object) -> object:
@@ -108,10 +120,20 @@ _LIST_HEADERS = {
     "",
     status_code=201,
     response_model=TaskPublic,
-    responses={201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}}},
+    responses={
+        201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}},
+        422: {"description": "The Idempotency-Key was used before with a different title or description."},
+    },
 )
-async def create_task(owner: Owner, draft: TaskWrite, tasks: Tasks, request: Request, response: Response):
-    task = await run_blocking(tasks.create, owner, draft)
+async def create_task(
+    owner: Owner,
+    draft: TaskWrite,
+    tasks: Tasks,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+):
+    task = await run_blocking(tasks.create, owner, draft, idempotency_key)
     response.headers["Location"] = _public_path(request, f"/api/{owner}/tasks/{task.id}")
     return task
 

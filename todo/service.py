@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from todo import repository
 from todo.database import Database
-from todo.errors import TaskNotFound
+from todo.errors import IdempotencyKeyReused, TaskNotFound
 from todo.models import TaskPublic, TaskWrite
 from todo.repository import TaskFilter, TaskPage
 
@@ -19,7 +19,9 @@ class TaskService:
     def __init__(self, database: Database):
         self._database = database
 
-    def create(self, owner: UUID, draft: TaskWrite) -> TaskPublic:
+    def create(self, owner: UUID, draft: TaskWrite, idempotency_key: str | None = None) -> TaskPublic:
+        """A new task; with an idempotency key, the owner's task made with that key if there is
+        one and it has the same title and description (else IdempotencyKeyReused)."""
         now = _now()
         # The id is chosen here, not by the database, so that a retried insert is the same insert.
         task = TaskPublic(
@@ -31,7 +33,14 @@ class TaskService:
             created_at=now,
             updated_at=now,
         )
-        return self._database.run(lambda s: repository.insert_task(s, task=task), retry_on_disconnect=True)
+        stored = self._database.run(
+            lambda s: repository.insert_task(s, task=task, idempotency_key=idempotency_key),
+            retry_on_disconnect=True,
+        )
+        if (stored.title, stored.description) != (draft.title, draft.description):
+            # Only a key can find a task made by another request.
+            raise IdempotencyKeyReused()
+        return stored
 
     def list(self, owner: UUID, task_filter: TaskFilter) -> TaskPage:
         return self._database.run(

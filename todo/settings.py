@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     db_connect_budget: float = 12.0
     # Milliseconds a statement may run on the server before it is cancelled (0 = no limit).
     db_statement_timeout_ms: int = 10_000
+    # Whether a cold start that finds the schema behind migrates it (else: 503 until it is).
+    db_migrate_on_start: bool = True
     log_level: str = "INFO"
     # Origins allowed to call the API from a browser, comma-separated; none means CORS is off.
     cors_origins: Annotated[list[str], NoDecode] = []

@@ -27,6 +27,7 @@ STATE_PATH = PACKAGE_DIR / "serverless-state.json"
 BUILD_INPUTS = [
     "handler.py",
     "todo",
+    "migrations",
     "requirements.txt",
     "serverless.yml",
     "package-lock.json",

@@ -1,0 +1,140 @@
+"""The schema at cold start: one query tells whether it is current, and only a database that
+is behind (or empty) costs more. Alembic is imported only then (`todo.migrate`), never on the
+way of a process that finds its schema current.
+
+The revisions are listed here, oldest first, so that the check needs no Alembic; a test holds
+this list to the migrations folder.
+"""
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import Connection, Engine, text
+from sqlmodel import SQLModel
+
+from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from todo.errors import SchemaNotReady
+
+logger = logging.getLogger("todo.schema")
+
+REVISIONS = ("0001_baseline", "0002_task_constraints", "0003_idempotency_keys")
+BASELINE, HEAD = REVISIONS[0], REVISIONS[-1]
+
+# Any constant shared by every process of this service: it serialises schema changes.
+SCHEMA_LOCK_KEY = 7_246_551_002
+
+# How many of the tables exist, and the revision(s) in alembic_version, which may not exist
+# yet: query_to_xml reads it only when to_regclass found it, so the query never fails on it.
+_STATE = text(
+    "SELECT count(to_regclass(name)) AS tables, "
+    "CASE WHEN to_regclass('alembic_version') IS NOT NULL THEN CAST(xpath('/table/row/version_num/text()', "
+    "query_to_xml('SELECT version_num FROM alembic_version', false, false, '')) AS text[]) END AS revisions "
+    "FROM unnest(CAST(:names AS text[])) AS name"
+)
+
+
+class Step(Enum):
+    CURRENT = "current"
+    NEWER = "newer"  # a revision this code does not know: a later deploy's, rolled back
+    CREATE = "create"  # an empty database
+    ADOPT = "adopt"  # tables made by create_all before migrations existed
+    UPGRADE = "upgrade"
+    UNKNOWN = "unknown"  # some tables and no revision, or a revision and missing tables
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    tables: int
+    revisions: tuple[str, ...] | None  # None: there is no alembic_version table
+
+    @property
+    def revision(self) -> str | None:
+        return self.revisions[0] if self.revisions and len(self.revisions) == 1 else None
+
+    def next_step(self) -> Step:
+        every_table = self.tables == len(SQLModel.metadata.tables)
+        if self.revisions is None:
+            if self.tables == 0:
+                return Step.CREATE
+            return Step.ADOPT if every_table else Step.UNKNOWN
+        if self.revision is None:
+            return Step.UNKNOWN
+        if self.revision not in REVISIONS:
+            return Step.NEWER
+        if self.revision != HEAD:
+            return Step.UPGRADE
+        return Step.CURRENT if every_table else Step.UNKNOWN
+
+
+def read_state(connection: Connection) -> SchemaState:
+    row = connection.execute(_STATE, {"names": list(SQLModel.metadata.tables)}).one()
+    return SchemaState(row.tables, None if row.revisions is None else tuple(row.revisions))
+
+
+def prepare_schema(engine: Engine, *, migrate: bool, lock_deadline: float, statement_timeout_ms: int) -> str:
+    """Make the schema usable by this code; return the revision the database is at.
+
+    One round trip when it is current (or newer). Otherwise, when `migrate` is on, the one
+    transaction that holds the schema lock creates the tables (an empty database), adopts a
+    database made by create_all, or applies the pending migrations: all of it commits, or
+    none. Processes that start together wait for that lock until `lock_deadline` (a
+    time.monotonic() value), then give up (LockNotAvailable) having changed nothing.
+    """
+    with engine.connect() as connection:
+        state = read_state(connection)
+    if _usable(state):
+        return state.revision
+    if not migrate:
+        needed = f"the database schema is at {state.revision or 'no revision'}; this code needs {HEAD}"
+        logger.error(
+            "%s: run the migrations (python -m todo.migrate) or set DB_MIGRATE_ON_START=true",
+            needed,
+            extra={"fields": {"database_revision": state.revision, "needed_revision": HEAD}},
+        )
+        raise SchemaNotReady(needed)
+    lock_timeout_ms = max(1, int((lock_deadline - time.monotonic()) * 1000))
+    with locked_transaction(engine, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms) as (
+        connection
+    ):
+        # Another process may have done it while this one waited for the lock.
+        state = read_state(connection)
+        if _usable(state):
+            return state.revision
+        from todo.migrate import apply  # Alembic: only a database that needs a change pays for it
+
+        apply(connection, state.next_step())
+    logger.info("schema %s: the database is at %s", state.next_step().value, HEAD)
+    return HEAD
+
+
+def _usable(state: SchemaState) -> bool:
+    step = state.next_step()
+    if step is Step.NEWER:
+        # Migrations are written expand-then-contract: code one revision behind still works.
+        logger.warning(
+            "the database schema is at %s, newer than this code knows (%s); serving it as it is, "
+            "never downgrading",
+            state.revision,
+            HEAD,
+        )
+    elif step is Step.UNKNOWN:
+        logger.error("the database holds %d of the tables and revision(s) %s", state.tables, state.revisions)
+        raise SchemaNotReady("the database schema is neither empty nor one this code knows")
+    return step in (Step.CURRENT, Step.NEWER)
+
+
+@contextlib.contextmanager
+def locked_transaction(engine: Engine, *, lock_timeout_ms: int, statement_timeout_ms: int) -> Iterator[Connection]:
+    """A transaction holding the schema lock. The timeouts are SET LOCAL, and the lock is
+    transaction-scoped: both end with the transaction, so PgBouncer's transaction mode is safe."""
+    with engine.connect().execution_options(isolation_level="READ COMMITTED") as connection:
+        with connection.begin():
+            # SET cannot take bind parameters; these are integers.
+            connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+            connection.execute(text(f"SET LOCAL statement_timeout = {int(statement_timeout_ms)}"))
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            yield connection

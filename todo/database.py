@@ -8,7 +8,6 @@ prepared statement's connection to another client).
 
 import logging
 import select
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -31,16 +30,11 @@ Result = TypeVar("Result")
 
 # Any constant shared by every process of this service: it serialises table creation.
 _SCHEMA_LOCK_KEY = 7_246_551_002
-# SQLite has no advisory locks; a local run is one process, so a process lock serialises it.
-_SQLITE_SCHEMA_LOCK = threading.Lock()
 
 registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "PsycopgStartupFactsDialect")
 
 
 def make_engine(settings: Settings) -> Engine:
-    if settings.database_url.startswith("sqlite"):
-        # One file, written from uvicorn's worker threads: wait for the lock instead of failing.
-        return create_engine(settings.database_url, connect_args={"check_same_thread": False, "timeout": 15})
     url = make_url(settings.database_url)
     if url.drivername == "postgresql+psycopg":
         url = url.set(drivername="postgresql+psycopg_startup_facts")
@@ -121,10 +115,6 @@ def _is_neon_pooler(host: str | None) -> bool:
     return bool(host) and "-pooler." in host
 
 
-def _is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 class Database:
     """Runs units of work, each in a short-lived session, and owns the one-time setup: the
     engine and the tables, made on first use so that importing the app does no such work."""
@@ -193,10 +183,6 @@ def create_tables(engine: Engine) -> None:
     makes processes that start at the same moment create them one after another; the
     lock ends with the transaction, so PgBouncer's transaction mode is safe.
     """
-    if not _is_postgres(engine):
-        with _SQLITE_SCHEMA_LOCK:
-            SQLModel.metadata.create_all(engine)
-        return
     tables = list(SQLModel.metadata.tables)
     with engine.connect() as connection:
         present = connection.execute(
@@ -212,13 +198,8 @@ def create_tables(engine: Engine) -> None:
     logger.info("created the tables")
 
 
-def _sqlite_busy(error: BaseException | None) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")
-
-
 def _raise_translated(exc: DBAPIError) -> NoReturn:
-    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable
-    (a SQLite file that stays locked counts as too slow)."""
-    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError) or _sqlite_busy(exc.orig):
+    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable."""
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
         raise DatabaseUnavailable(type(exc.orig).__name__) from exc
     raise exc

@@ -21,8 +21,9 @@ $(VENV)/.test: requirements.txt requirements-local.txt requirements-test.txt | $
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
+# Without DATABASE_URL, on an embedded PostgreSQL whose data stays in ./.data/ (scripts/run_local.py).
 run: $(VENV)/.runtime
-	$(BIN)/uvicorn handler:app --no-server-header --port $${PORT:-8000}
+	$(BIN)/python scripts/run_local.py
 
 test: $(VENV)/.test node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-pytestmark = pytest.mark.package
+# One worker runs the module under pytest-xdist: the build is shared, not waited for twice.
+pytestmark = [pytest.mark.package, pytest.mark.xdist_group("package")]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / ".serverless"

@@ -23,7 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.offline
+# One worker runs the module under pytest-xdist: one osls offline, not one per worker.
+pytestmark = [pytest.mark.offline, pytest.mark.xdist_group("serverless-offline")]
 
 ROOT = Path(__file__).resolve().parent.parent
 OSLS = ROOT / "node_modules" / ".bin" / "osls"
@@ -38,6 +39,8 @@ def _free_port() -> int:
 
 
 def _install_npm_packages() -> None:
+    if OSLS.exists():  # as after `make test`: no need to wait for the lock (a package build may hold it)
+        return
     (ROOT / "build").mkdir(exist_ok=True)
     # The same lock as tests/test_package.py's build, which may run `npm ci` too.
     with open(ROOT / "build" / ".package.lock", "w") as lock:

@@ -10,7 +10,7 @@ UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 # pytest-xdist workers; `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: run test deps package bench load
+.PHONY: run test package bench load
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -31,15 +31,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 run: $(VENV)/.runtime
 	$(BIN)/python scripts/run_local.py
 
-# The Python and the npm dependencies download side by side.
-deps:
-	@$(MAKE) --no-print-directory -j2 $(VENV)/.test node_modules/.package-lock.json
-
+# The tests run `npm ci` themselves, in the background while they start (tests/support/npm.py).
 # loadgroup: tests marked xdist_group (a shared build, one osls offline) stay on one worker.
-test: deps
+test: $(VENV)/.test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-package: deps
+package: $(VENV)/.test node_modules/.package-lock.json
 	scripts/package.sh
 
 bench: $(VENV)/.test

@@ -2,7 +2,8 @@
 
 - The PostgreSQL server (see ``support/postgres.py`` for how it is found) is started once
   per run by the process that owns the run, before the tests start; with pytest-xdist the
-  workers are handed its URL.
+  workers are handed its URL. That process also starts ``npm ci`` in the background when
+  node_modules is stale (``support/npm.py``).
 - ``postgres_url``: a fresh PostgreSQL database for this run (one per xdist worker),
   dropped at the end.
 - ``backend``: one app per database backend for the whole session; ``client`` is a fresh
@@ -26,6 +27,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL, make_url
 
 from support.api import check_error_response
+from support.npm import install_in_background
 from support.postgres import ServerChoice, choose_server, fresh_database, postgres_server
 
 pytest_plugins = ["support.pgbouncer_fixture"]
@@ -57,6 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
     once, before any worker exists, and stops it at the very end."""
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
+    # `npm ci` (for the Lambda build and serverless-offline) runs while the tests start.
+    npm = install_in_background()
+    if npm is not None:
+        config.add_cleanup(npm.join)  # never leave a half-installed node_modules behind
     server = contextlib.ExitStack()
     config.add_cleanup(server.close)
     url = server.enter_context(postgres_server(_server_choice(config)))

@@ -19,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from support.npm import npm_packages
+
 # One worker runs the module under pytest-xdist: the build is shared, not waited for twice.
 pytestmark = [pytest.mark.package, pytest.mark.xdist_group("package")]
 
@@ -68,6 +70,7 @@ def _newest_input_mtime() -> float:
 
 
 def _build_package() -> None:
+    npm_packages()  # package.sh would run `npm ci` itself, but not in turn with other processes
     env = dict(os.environ)
     # Settings are written into the CloudFormation template at package time; without credentials
     # osls could only read DATABASE_URL from SSM, so give it a placeholder for an inspection build.

@@ -3,13 +3,12 @@ handler run by this test's interpreter, a fresh PostgreSQL database, and the API
 
 serverless-offline runs a Python handler with `python3` from PATH (after $VIRTUAL_ENV/bin when
 that is set), so the server gets a PATH that starts with this interpreter. The npm packages are
-installed with `npm ci` when node_modules lacks them. Select these tests alone with
+installed with `npm ci` when node_modules lacks them (``support/npm.py``). Select these tests alone with
 `pytest -m offline`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from support.npm import npm_packages
 
 # One worker runs the module under pytest-xdist: one osls offline, not one per worker.
 pytestmark = [pytest.mark.offline, pytest.mark.xdist_group("serverless-offline")]
@@ -36,20 +37,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _install_npm_packages() -> None:
-    if OSLS.exists():  # as after `make test`: no need to wait for the lock (a package build may hold it)
-        return
-    (ROOT / "build").mkdir(exist_ok=True)
-    # The same lock as tests/test_package.py's build, which may run `npm ci` too.
-    with open(ROOT / "build" / ".package.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not OSLS.exists():
-            subprocess.run(
-                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=ROOT, check=True, timeout=600,
-            )
 
 
 def _python_first_on_path(bin_dir: Path) -> str:
@@ -84,7 +71,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def offline_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _install_npm_packages()
+    npm_packages()
     work = tmp_path_factory.mktemp("offline")
     http_port, lambda_port = _free_port(), _free_port()
     env = dict(os.environ)

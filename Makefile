@@ -32,7 +32,7 @@ run: $(VENV)/.runtime
 	$(BIN)/python scripts/run_local.py
 
 # The tests run `npm ci` themselves, in the background while they start (tests/support/npm.py).
-# loadgroup: tests marked xdist_group (a shared build, one osls offline) stay on one worker.
+# loadgroup: the tests of one xdist_group (the Lambda zip and osls offline on it) share a worker.
 test: $(VENV)/.test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 

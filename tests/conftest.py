@@ -75,6 +75,16 @@ def pytest_configure_node(node) -> None:
     node.workerinput[_WORKER_INPUT_KEY] = node.config.stash[_SERVER_URL]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis makes one test per API operation, but on pytest 9 their node ids leave the
+    operation out, so all seven share one id and pytest-xdist would run just one of them. Each
+    gets the id its name shows: `test_x[POST /api/{user_id}/tasks]`."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and not item.nodeid.endswith(f"[{label}]"):
+            item._id = item.parent.id.child(item.originalname).with_params(label)
+
+
 # --- databases ---------------------------------------------------------------------------
 
 

@@ -21,8 +21,9 @@ import pytest
 
 from support.npm import npm_packages
 
-# One worker runs the module under pytest-xdist: the build is shared, not waited for twice.
-pytestmark = [pytest.mark.package, pytest.mark.xdist_group("package")]
+# One worker runs it under pytest-xdist: the build is shared, not waited for twice, and made
+# before tests/test_serverless_offline.py (same group) serves it.
+pytestmark = [pytest.mark.package, pytest.mark.xdist_group("lambda-package")]
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / ".serverless"

@@ -24,8 +24,9 @@ import pytest
 
 from support.npm import npm_packages
 
-# One worker runs the module under pytest-xdist: one osls offline, not one per worker.
-pytestmark = [pytest.mark.offline, pytest.mark.xdist_group("serverless-offline")]
+# One worker runs it under pytest-xdist, after tests/test_package.py: osls offline serves the zip
+# that the package tests build (package.artifact), and one osls offline is enough.
+pytestmark = [pytest.mark.offline, pytest.mark.xdist_group("lambda-package")]
 
 ROOT = Path(__file__).resolve().parent.parent
 OSLS = ROOT / "node_modules" / ".bin" / "osls"

@@ -3,10 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# uv installs the pinned requirements several times faster than pip (parallel downloads, no
-# byte-compiling of every file); the Makefile installs it, pinned, into the virtual environment.
+# uv installs the pinned requirements several times faster than pip (parallel downloads and
+# byte-compiling); the Makefile installs it, pinned, into the virtual environment. Compiling at
+# install time matters: otherwise the test processes that import the app at once (xdist workers,
+# the cold-start tests) would each compile the same modules.
 UV_VERSION := 0.13.8
-UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
+UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 # pytest-xdist workers; `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= auto
 

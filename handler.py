@@ -10,8 +10,13 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from todo.app import create_app
 from todo.errors import PROBLEM_CONTENT_TYPE
 from todo.lambda_events import LambdaEventMiddleware
+from todo.settings import MissingDatabaseUrl
 
-app = create_app()
+try:
+    app = create_app()
+except MissingDatabaseUrl as missing:
+    # Stop at start with one clear line (Lambda's init error, uvicorn's start), not a traceback.
+    raise SystemExit(str(missing)) from None
 
 handler = Mangum(
     LambdaEventMiddleware(app),

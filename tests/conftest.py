@@ -1,8 +1,11 @@
 """The one fixture module that owns the databases the tests run on.
 
-- ``postgres_url``: a fresh PostgreSQL database for this run (see ``support/postgres.py``
-  for how the server is found), dropped at the end.
-- ``sqlite_url``: a SQLite file in a temporary directory.
+- The PostgreSQL server (see ``support/postgres.py`` for how it is found) is started once
+  per run by the process that owns the run, before the tests start; with pytest-xdist the
+  workers are handed its URL. That process also starts ``npm ci`` in the background when
+  node_modules is stale (``support/npm.py``).
+- ``postgres_url``: a fresh PostgreSQL database for this run (one per xdist worker),
+  dropped at the end.
 - ``backend``: one app per database backend for the whole session; ``client`` is a fresh
   TestClient on it for each test. Tests are isolated by using a new random user id each
   (every query of the API is scoped by user), never by another test's leftovers.
@@ -13,10 +16,10 @@ that yields its URL and one entry to ``BACKENDS``.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +27,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL, make_url
 
 from support.api import check_error_response
+from support.npm import install_in_background
 from support.postgres import ServerChoice, choose_server, fresh_database, postgres_server
 
 pytest_plugins = ["support.pgbouncer_fixture"]
@@ -31,11 +35,13 @@ pytest_plugins = ["support.pgbouncer_fixture"]
 # backend id -> the fixture that yields its SQLAlchemy URL
 BACKENDS = {
     "postgresql": "postgres_url",
-    "sqlite": "sqlite_url",
     "pgbouncer": "pgbouncer_url",
 }
 
 _SERVER_CHOICE = pytest.StashKey[ServerChoice]()
+_SERVER_URL = pytest.StashKey[str]()
+# How an xdist worker is told the URL of the server that the controller started.
+_WORKER_INPUT_KEY = "todo_postgres_server_url"
 
 
 def _server_choice(config: pytest.Config) -> ServerChoice:
@@ -48,14 +54,47 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"todo PostgreSQL: {_server_choice(config).description}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The process that owns the run (the only one, or xdist's controller) starts the server
+    once, before any worker exists, and stops it at the very end."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    # `npm ci` (for the Lambda build and serverless-offline) runs while the tests start.
+    npm = install_in_background()
+    if npm is not None:
+        config.add_cleanup(npm.join)  # never leave a half-installed node_modules behind
+    server = contextlib.ExitStack()
+    config.add_cleanup(server.close)
+    url = server.enter_context(postgres_server(_server_choice(config)))
+    config.stash[_SERVER_URL] = url.render_as_string(hide_password=False)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist, in the controller: hand each worker the server's URL."""
+    node.workerinput[_WORKER_INPUT_KEY] = node.config.stash[_SERVER_URL]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Schemathesis makes one test per API operation, but on pytest 9 their node ids leave the
+    operation out, so all seven share one id and pytest-xdist would run just one of them. Each
+    gets the id its name shows: `test_x[POST /api/{user_id}/tasks]`."""
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and not item.nodeid.endswith(f"[{label}]"):
+            item._id = item.parent.id.child(item.originalname).with_params(label)
+
+
 # --- databases ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[URL]:
+def postgres_server_url(request: pytest.FixtureRequest) -> URL:
     """The maintenance database of the PostgreSQL server the run uses."""
-    with postgres_server(_server_choice(request.config)) as server:
-        yield server
+    config = request.config
+    if hasattr(config, "workerinput"):
+        return make_url(config.workerinput[_WORKER_INPUT_KEY])
+    return make_url(config.stash[_SERVER_URL])
 
 
 @pytest.fixture(scope="session")
@@ -65,17 +104,10 @@ def postgres_url(postgres_server_url: URL) -> Iterator[str]:
         yield url.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'todo.db'}"
-
-
 @pytest.fixture(params=list(BACKENDS))
-def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def scratch_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A database of its own for one test, on each backend: for tests that break it."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.db'}"
-    elif request.param == "postgresql":
+    if request.param == "postgresql":
         with fresh_database(request.getfixturevalue("postgres_server_url")) as url:
             yield url.render_as_string(hide_password=False)
     elif request.param == "pgbouncer":

@@ -4,8 +4,7 @@ concurrency without failing a request it could serve or losing an acknowledged w
 Real PostgreSQL (the run's server), no mocks. Each test builds its own app. Where the fault
 is in the network, the app reaches the database through a TCP proxy the test controls
 (``support/tcp_proxy.py``). The cases about pooled connections and concurrency run twice:
-straight to PostgreSQL, and through PgBouncer in transaction mode (Neon's pooled endpoint);
-the PgBouncer runs are skipped, with the reason, where the binary is absent.
+straight to PostgreSQL, and through PgBouncer in transaction mode (Neon's pooled endpoint).
 
 Time is never asserted to the millisecond. A request that must fail fast is run in a thread
 and given ``HANG_LIMIT``: an answer within it proves the wait is bounded; none is a hang.

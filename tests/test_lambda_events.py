@@ -130,11 +130,11 @@ def test_the_request_id_is_echoed(invoke, user):
 
 
 @pytest.fixture
-def handler_module(monkeypatch, tmp_path):
+def handler_module(monkeypatch, postgres_url):
     """`handler` imported afresh, as Lambda imports it, with DATABASE_URL from the environment."""
     from todo.settings import get_settings
 
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'lambda.db'}")
+    monkeypatch.setenv("DATABASE_URL", postgres_url)
     get_settings.cache_clear()
     monkeypatch.delitem(sys.modules, "handler", raising=False)
     module = importlib.import_module("handler")
@@ -144,7 +144,7 @@ def handler_module(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("make_event", EVENTS.values(), ids=EVENTS.keys())
-def test_the_real_handler_serves_the_api_from_its_environment(handler_module, tmp_path, make_event):
+def test_the_real_handler_serves_the_api_from_its_environment(handler_module, postgres_url, make_event):
     user = str(uuid.uuid4())
     created = Answer(
         handler_module.handler(make_event("POST", tasks_url(user), "", b'{"title": "real"}',
@@ -154,8 +154,21 @@ def test_the_real_handler_serves_the_api_from_its_environment(handler_module, tm
     health = Answer(handler_module.handler(make_event("GET", "/health"), LambdaContext()))
 
     assert created.status == 201
-    assert (tmp_path / "lambda.db").exists()
+    assert stored_titles(postgres_url, user) == ["real"]  # in the database DATABASE_URL names
     assert listed.status == 200
     assert [task["id"] for task in listed.json()] == [created.json()["id"]]
     assert listed.headers["x-total-count"] == "1"
     assert (health.status, health.json()) == (200, {"status": "ok"})
+
+
+def stored_titles(database_url: str, user: str) -> list[str]:
+    from sqlalchemy import create_engine, select
+
+    from todo.models import Task
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return list(connection.scalars(select(Task.title).where(Task.user_id == uuid.UUID(user))))
+    finally:
+        engine.dispose()

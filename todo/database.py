@@ -8,7 +8,6 @@ prepared statement's connection to another client).
 
 import logging
 import select
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +32,6 @@ registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "Psycop
 
 
 def make_engine(settings: Settings) -> Engine:
-    if settings.database_url.startswith("sqlite"):
-        # One file, written from uvicorn's worker threads: wait for the lock instead of failing.
-        return create_engine(settings.database_url, connect_args={"check_same_thread": False, "timeout": 15})
     url = make_url(settings.database_url)
     if url.drivername == "postgresql+psycopg":
         url = url.set(drivername="postgresql+psycopg_startup_facts")
@@ -184,13 +180,10 @@ class Database:
             self._engine.dispose(close=True)
 
 
-def _sqlite_busy(error: BaseException | None) -> bool:
-    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def _raise_translated(exc: DBAPIError) -> NoReturn:
-    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable
-    (a SQLite file that stays locked counts as too slow)."""
-    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError) or _sqlite_busy(exc.orig):
+    """Errors that mean 'the database is not there, or too slow' become DatabaseUnavailable."""
+    if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
         raise DatabaseUnavailable(type(exc.orig).__name__) from exc
     raise exc

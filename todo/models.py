@@ -46,7 +46,7 @@ Description = Annotated[
 
 
 class UTCDateTime(TypeDecorator):
-    """A timestamp that always comes back timezone-aware in UTC, also from SQLite."""
+    """A timestamp that always comes back timezone-aware in UTC."""
 
     impl = DateTime(timezone=True)
     cache_ok = True

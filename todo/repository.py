@@ -65,16 +65,10 @@ def insert_task(session: Session, *, task: TaskPublic, idempotency_key: str | No
     """
     task_values = {**task.model_dump(), "idempotency_key": idempotency_key}
     owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
-    dialect = session.get_bind().dialect.name
     if idempotency_key is not None:
         return _task(session.execute(_keyed_insert_statement(), {**task_values, **owner_values}).one())
-    register_owner, new_task = _insert_statements(dialect)
-    if dialect == "postgresql":
-        # new_task registers the owner itself, in a data-modifying CTE: one statement, atomic.
-        return _task(session.execute(new_task, {**task_values, **owner_values}).one())
-    # SQLite has no data-modifying CTEs: two statements in the session's transaction.
-    session.execute(register_owner, owner_values)
-    return _task(session.execute(new_task, task_values).one())
+    # The statement registers the owner itself, in a data-modifying CTE: one statement, atomic.
+    return _task(session.execute(_insert_statement(), {**task_values, **owner_values}).one())
 
 
 def _register_owner(insert):
@@ -90,15 +84,12 @@ def _new_task(insert):
 
 
 @lru_cache(maxsize=None)
-def _insert_statements(dialect: str) -> tuple:
-    """(register the owner, insert the task), built once per dialect; on PostgreSQL the
-    insert carries the registration as a CTE."""
+def _insert_statement():
+    """The insert of a task, carrying the registration of its owner as a CTE; built once."""
     # Imported here, on first use: the engine has loaded its dialect by then, and importing
     # the service (a Lambda cold start) stays free of it.
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects.postgresql import insert
+
     register_owner = _register_owner(insert)
     new_task = _new_task(insert)
     new_task = new_task.on_conflict_do_update(
@@ -106,9 +97,7 @@ def _insert_statements(dialect: str) -> tuple:
         set_={"id": new_task.excluded.id},
         where=_tasks.c.user_id == new_task.excluded.user_id,
     ).returning(*_tasks.c)
-    if dialect == "postgresql":
-        return register_owner, new_task.add_cte(register_owner.cte("owner"))
-    return register_owner, new_task
+    return new_task.add_cte(register_owner.cte("owner"))
 
 
 @lru_cache(maxsize=1)
@@ -196,19 +185,16 @@ def _update(session: Session, owner: UUID, task_id: UUID, now, **values) -> Task
     statement = (
         update(_tasks)
         .where(_tasks.c.id == task_id, _tasks.c.user_id == owner)
-        .values(**values, updated_at=_later_than_before(session, now))
+        .values(**values, updated_at=_later_than_before(now))
         .returning(*_tasks.c)
     )
     row = session.execute(statement).first()
     return _task(row) if row else None
 
 
-def _later_than_before(session: Session, now):
+def _later_than_before(now):
     """`now`, or just after the stored `updated_at` if that is not earlier: a change never
-    moves `updated_at` back, whatever the clock of the container that makes it (PostgreSQL;
-    SQLite stores timestamps as text and cannot add to them)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return now
+    moves `updated_at` back, whatever the clock of the container that makes it."""
     just_after_stored = _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval)
     return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), just_after_stored)
 

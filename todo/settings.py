@@ -7,9 +7,6 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# With no DATABASE_URL the service runs on a SQLite file, so that a fresh clone serves at once.
-LOCAL_DATABASE_URL = "sqlite:///./todo.db"
-
 # Where a JWKS may be fetched over plain http: local runs and tests only.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # RFC 7518 3.2: an HS256 key of fewer bytes than the hash's output is guessable.
@@ -19,10 +16,21 @@ MIN_SECRET_BYTES = 32
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg2://")
 
 
+class MissingDatabaseUrl(RuntimeError):
+    """The service was started without a database to serve on."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "DATABASE_URL is not set: set it to a PostgreSQL connection string "
+            "(locally, `make run` starts an embedded PostgreSQL and sets it)"
+        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    database_url: str = LOCAL_DATABASE_URL
+    # A PostgreSQL URL; empty until set, and the app refuses to start without one.
+    database_url: str = ""
     # Connections kept by one process; a Lambda container serves one request at a time.
     db_pool_size: int = 5
     # Seconds for one connection attempt, and for all attempts of one request while Neon wakes up.
@@ -47,10 +55,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def use_psycopg_driver(cls, url: str) -> str:
+        if not url or url.startswith("postgresql+psycopg://"):
+            return url
         for scheme in _POSTGRES_SCHEMES:
             if url.startswith(scheme):
                 return "postgresql+psycopg://" + url[len(scheme):]
-        return url
+        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://…)")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

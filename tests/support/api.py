@@ -14,7 +14,7 @@ PROBLEM_TYPE = "application/problem+json"
 
 # What no error answer may show (docs/API.md, "Errors"): stack traces, SQL, driver messages.
 _LEAKS_CASE_SENSITIVE = ("Traceback", 'File "', "SELECT ", "INSERT ", "UPDATE ", "DELETE FROM", "RETURNING")
-_LEAKS_ANY_CASE = ("psycopg", "sqlalchemy", "sqlite3", "pydantic", "OperationalError", "postgresql+")
+_LEAKS_ANY_CASE = ("psycopg", "sqlalchemy", "pydantic", "OperationalError", "postgresql+")
 
 
 def tasks_url(user_id: str) -> str:

@@ -16,6 +16,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from support.npm import npm_packages
+
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PACKAGE_DIR = ROOT / ".serverless"
@@ -59,6 +61,7 @@ def without_database_url(environ) -> dict:
 
 
 def _build_package() -> None:
+    npm_packages()  # package.sh would run `npm ci` itself, but not in turn with other processes
     # Built as the README says, with no secret at hand: the template refers to it instead.
     env = without_database_url(os.environ)
     result = subprocess.run(

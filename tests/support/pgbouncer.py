@@ -5,7 +5,10 @@ tests run the API through Debian's ``pgbouncer`` (1.18, older and stricter than 
 that server-side prepared statements, session state or session-scoped locks would fail here
 before they fail in production.
 
-- ``find_pgbouncer()``: the binary, or None (callers skip with a clear message; never a pass).
+- ``find_pgbouncer()``: the binary, or None.
+- ``ensure_pgbouncer()``: the binary, installed first with apt-get where it is absent and the
+  tests may install it (root on Debian or Ubuntu); else ``PgBouncerError`` with the command
+  to run. A missing PgBouncer fails the tests that need it; it never skips them.
 - ``pgbouncer(server_url)``: a context manager that starts one on a free port and yields a
   ``postgresql+psycopg://`` URL through it; the process is stopped on exit.
 - ``show(url, "POOLS")``: a SHOW command of its admin console, as a list of dicts.
@@ -21,6 +24,7 @@ files in a temporary directory that user owns.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import pwd
 import shutil
@@ -34,7 +38,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
-INSTALL_HINT = "install it (Debian/Ubuntu: apt-get install -y pgbouncer) to run the PgBouncer pass"
+INSTALL_COMMAND = "sudo apt-get install -y pgbouncer"
 DEFAULT_POOL_SIZE = 5
 START_TIMEOUT = 15.0
 
@@ -55,13 +59,55 @@ def find_pgbouncer() -> str | None:
     return None
 
 
+def ensure_pgbouncer() -> str:
+    """The pgbouncer binary. Where it is absent, root installs Debian's package (once per
+    machine: parallel test processes take turns on a lock file); anyone else is told how."""
+    found = find_pgbouncer()
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise PgBouncerError(
+            f"No `pgbouncer` binary on this machine, and the tests cannot install it themselves. "
+            f"Run `{INSTALL_COMMAND}` (macOS: `brew install pgbouncer`), then the tests again."
+        )
+    lock_path = Path(tempfile.gettempdir()) / "todo-tests-pgbouncer-install.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if find_pgbouncer() is None:
+            _apt_install("pgbouncer")
+    found = find_pgbouncer()
+    if found is None:
+        raise PgBouncerError(f"apt-get installed pgbouncer, yet no binary was found; run `{INSTALL_COMMAND}`")
+    return found
+
+
+def _apt_install(package: str) -> None:
+    def run(command: list[str]) -> subprocess.CompletedProcess:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        return subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
+    # A fresh machine may have no package lists yet: refresh them once if the install fails.
+    if run(install).returncode != 0:
+        for command in (["apt-get", "update", "-qq"], install):
+            done = run(command)
+            if done.returncode != 0:
+                raise PgBouncerError(
+                    f"`{' '.join(command)}` failed with status {done.returncode}:\n{done.stderr[-2000:]}\n"
+                    f"Install PgBouncer and run the tests again: `{INSTALL_COMMAND}`"
+                )
+    # Debian's package starts its own service on port 6432; the tests start their own.
+    if shutil.which("service"):
+        subprocess.run(["service", package, "stop"], stdin=subprocess.DEVNULL, capture_output=True)
+
+
 @contextlib.contextmanager
 def pgbouncer(server_url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE, max_client_conn: int = 200) -> Iterator[str]:
     """Start PgBouncer in transaction mode in front of `server_url`'s server and yield the
     same URL (same database, user and password) pointing through it."""
     binary = find_pgbouncer()
     if binary is None:
-        raise PgBouncerError(f"no pgbouncer binary found; {INSTALL_HINT}")
+        raise PgBouncerError(f"no pgbouncer binary found; install it: `{INSTALL_COMMAND}`")
     server = make_url(server_url) if isinstance(server_url, str) else server_url
     workdir = Path(tempfile.mkdtemp(prefix="todo-test-pgbouncer-"))
     try:

@@ -6,8 +6,9 @@ started once per run (see ``support/pgbouncer.py``).
   through the same PgBouncer (it serves every database name).
 
 Load them with ``pytest_plugins = ["support.pgbouncer_fixture"]`` (in the root conftest, or
-in a test module that needs them). Where the ``pgbouncer`` binary is absent, every test
-that uses them is skipped with the reason; it is never counted as passed.
+in a test module that needs them). Where the ``pgbouncer`` binary is absent it is installed
+(root with apt-get); where it cannot be, every test that uses them fails with the command
+to run. None is skipped.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from collections.abc import Callable, Iterator
 import pytest
 from sqlalchemy.engine import URL, make_url
 
-from support.pgbouncer import INSTALL_HINT, find_pgbouncer, pgbouncer
+from support.pgbouncer import PgBouncerError, ensure_pgbouncer, pgbouncer
 
 
 @pytest.fixture(scope="session")
 def pgbouncer_url(postgres_url: str) -> Iterator[str]:
     """A postgresql+psycopg:// URL of the run's database, through PgBouncer (pool_mode = transaction)."""
-    if find_pgbouncer() is None:
-        pytest.skip(f"PgBouncer pass skipped: no `pgbouncer` binary on this machine; {INSTALL_HINT}")
+    try:
+        ensure_pgbouncer()
+    except PgBouncerError as missing:
+        pytest.fail(str(missing), pytrace=False)
     with pgbouncer(postgres_url) as url:
         yield url
 

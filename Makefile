@@ -30,9 +30,13 @@ test: $(VENV)/.test node_modules/.package-lock.json
 package: $(VENV)/.test node_modules/.package-lock.json
 	scripts/package.sh
 
+# Every script runs and prints its figures; the target fails if any of them missed a target.
 bench: $(VENV)/.test
-	$(BIN)/python bench/round_trips.py
-	$(BIN)/python bench/cold_start.py
+	@status=0; \
+	$(BIN)/python bench/round_trips.py || status=1; \
+	$(BIN)/python bench/cold_start.py || status=1; \
+	$(BIN)/python bench/vs_floor.py || status=1; \
+	exit $$status
 
 load: $(VENV)/.test
 	$(BIN)/python loadtest/run.py

@@ -172,7 +172,7 @@ def uvicorn_server(app: str, env: dict[str, str]) -> Iterator[http.client.HTTPCo
     """A uvicorn process serving `app`; yields a keep-alive connection to it."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--app-dir", str(BENCH), "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning", "--no-server-header"]
+    command += ["--no-access-log", "--log-level", "warning", "--no-server-header", "--timeout-keep-alive", "600"]
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session, SQLModel
+from sqlmodel import SQLModel
 
 from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from todo.errors import DatabaseUnavailable
@@ -126,7 +126,7 @@ def _is_postgres(engine: Engine) -> bool:
 
 
 class Database:
-    """Runs units of work, each in a short-lived session, and owns the one-time setup: the
+    """Runs units of work, each on a pooled connection checked out for it, and owns the one-time setup: the
     engine and the tables, made on first use so that importing the app does no such work."""
 
     def __init__(self, settings: Settings):
@@ -143,7 +143,7 @@ class Database:
                     self._engine = make_engine(self._settings)
         return self._engine
 
-    def run(self, work: Callable[[Session], Result], *, retry_on_disconnect: bool) -> Result:
+    def run(self, work: Callable[[Connection], Result], *, retry_on_disconnect: bool) -> Result:
         """Run `work` and commit. A connection lost mid-way is replaced and the work run once
         more, but only when the caller says that running it twice is harmless."""
         try:
@@ -161,10 +161,11 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable("every pooled connection is busy") from exc
 
-    def _run_once(self, work: Callable[[Session], Result]) -> Result:
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = work(session)
-            session.commit()
+    def _run_once(self, work: Callable[[Connection], Result]) -> Result:
+        # A Core connection, not an ORM session: the work is plain statements.
+        with self.engine.connect() as connection:
+            result = work(connection)
+            connection.commit()
             return result
 
     def _ensure_schema(self) -> None:

@@ -1,7 +1,10 @@
 """Data access: the only module that speaks SQL. Every query is scoped by the owner.
 
 Each function is one statement, so one round trip on PostgreSQL: writes return the row
-with RETURNING, and the list returns its page and its total together.
+with RETURNING, and the list returns its page and its total together. Every statement is
+built once per shape with bound values, so that a call only binds its values and finds the
+compiled SQL in the engine's cache. The functions run on a Core connection: the ORM's
+session would add its bookkeeping to every call and these statements need none of it.
 """
 
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from todo.models import Task, TaskPublic, User
 
@@ -55,7 +58,7 @@ def _task(row) -> TaskPublic:
     return TaskPublic.model_validate(row._mapping)
 
 
-def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
+def insert_task(session: Connection, *, task: TaskPublic) -> TaskPublic:
     """Insert a task and register its owner in the same statement.
 
     Inserting a task id that exists for the same owner returns the stored row, so a create
@@ -63,7 +66,7 @@ def insert_task(session: Session, *, task: TaskPublic) -> TaskPublic:
     """
     task_values = task.model_dump()
     owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
-    dialect = session.get_bind().dialect.name
+    dialect = session.dialect.name
     register_owner, new_task = _insert_statements(dialect)
     if dialect == "postgresql":
         # new_task registers the owner itself, in a data-modifying CTE: one statement, atomic.
@@ -99,12 +102,18 @@ def _insert_statements(dialect: str) -> tuple:
     return register_owner, new_task
 
 
-def get_task(session: Session, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
-    row = session.execute(select(_tasks).where(_tasks.c.id == task_id, _tasks.c.user_id == owner)).first()
+# The one task of an owner: the condition of every statement on a single task.
+_THIS_TASK = (_tasks.c.id == bindparam("task_id"), _tasks.c.user_id == bindparam("owner"))
+_GET = select(_tasks).where(*_THIS_TASK)
+_DELETE = delete(_tasks).where(*_THIS_TASK).returning(_tasks.c.id)
+
+
+def get_task(session: Connection, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
+    row = session.execute(_GET, {"task_id": task_id, "owner": owner}).first()
     return _task(row) if row else None
 
 
-def list_tasks(session: Session, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
+def list_tasks(session: Connection, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
     """One page of the owner's matching tasks and the number of all matching tasks."""
     statement = _list_statement(
         by_completed=task_filter.completed is not None, by_search=bool(task_filter.search), sort=task_filter.sort
@@ -151,43 +160,54 @@ def _list_statement(*, by_completed: bool, by_search: bool, sort: SortKey):
 
 
 def replace_task(
-    session: Session, *, owner: UUID, task_id: UUID, title: str, description: str | None, now
+    session: Connection, *, owner: UUID, task_id: UUID, title: str, description: str | None, now
 ) -> TaskPublic | None:
-    return _update(session, owner, task_id, now, title=title, description=description)
+    values = {"title": title, "description": description}
+    return _update(session, owner, task_id, now, values)
 
 
-def set_completed(session: Session, *, owner: UUID, task_id: UUID, completed: bool, now) -> TaskPublic | None:
-    return _update(session, owner, task_id, now, completed=completed)
+def set_completed(session: Connection, *, owner: UUID, task_id: UUID, completed: bool, now) -> TaskPublic | None:
+    return _update(session, owner, task_id, now, {"completed": completed})
 
 
-def _update(session: Session, owner: UUID, task_id: UUID, now, **values) -> TaskPublic | None:
-    statement = (
-        update(_tasks)
-        .where(_tasks.c.id == task_id, _tasks.c.user_id == owner)
-        .values(**values, updated_at=_later_than_before(session, now))
-        .returning(*_tasks.c)
-    )
-    row = session.execute(statement).first()
+def _update(session: Connection, owner: UUID, task_id: UUID, now, values: dict) -> TaskPublic | None:
+    statement = _update_statement(tuple(values), session.dialect.name)
+    row = session.execute(statement, {**values, "task_id": task_id, "owner": owner, "now": now}).first()
     return _task(row) if row else None
 
 
-def _later_than_before(session: Session, now):
+@lru_cache(maxsize=None)
+def _update_statement(columns: tuple[str, ...], dialect: str):
+    """The UPDATE of these columns and `updated_at`, built once per shape and dialect."""
+    changes = {column: bindparam(column, type_=_tasks.c[column].type) for column in columns}
+    return (
+        update(_tasks)
+        .where(*_THIS_TASK)
+        .values(**changes, updated_at=_later_than_before(dialect))
+        .returning(*_tasks.c)
+    )
+
+
+def _later_than_before(dialect: str):
     """`now`, or just after the stored `updated_at` if that is not earlier: a change never
     moves `updated_at` back, whatever the clock of the container that makes it (PostgreSQL;
     SQLite stores timestamps as text and cannot add to them)."""
-    if session.get_bind().dialect.name != "postgresql":
+    now = bindparam("now", type_=_tasks.c.updated_at.type)
+    if dialect != "postgresql":
         return now
     just_after_stored = _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval)
-    return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), just_after_stored)
+    return func.greatest(now, just_after_stored)
 
 
-def delete_task(session: Session, *, owner: UUID, task_id: UUID) -> bool:
-    statement = delete(_tasks).where(_tasks.c.id == task_id, _tasks.c.user_id == owner).returning(_tasks.c.id)
-    return session.execute(statement).first() is not None
+def delete_task(session: Connection, *, owner: UUID, task_id: UUID) -> bool:
+    return session.execute(_DELETE, {"task_id": task_id, "owner": owner}).first() is not None
 
 
-def ping(session: Session) -> None:
-    session.execute(select(1)).one()
+_PING = select(1)
+
+
+def ping(session: Connection) -> None:
+    session.execute(_PING).one()
 
 
 def _escape_like(text: str) -> str:

@@ -11,8 +11,9 @@ then the same calls again, warm. Figures are process CPU in ms, one JSON line on
 `snapstart`: AWS_LAMBDA_INITIALIZATION_TYPE=snap-start during the import (AWS's init phase),
 with a stand-in for the runtime's `snapshot_restore_py` that keeps the hooks; then, as after a
 restore, the after-restore hooks run, and the first requests follow. The process waits for a
-line on stdin before the first request after the restore and after it, so that the parent can
-read the proxy's counts around it.
+line on stdin before running the after-restore hooks, before the first request after the
+restore and after it, so that the parent can read the proxy's counts around that request
+alone (a connection that a hook closed still sends its goodbye through the proxy).
 """
 
 import os  # already loaded by the interpreter's start-up, as sys is
@@ -130,6 +131,8 @@ if mode == "snapstart":
     sys.stdin.readline()
     for hook, args, kwargs in restore_hooks:
         hook(*args, **kwargs)
+    emit({"restore_hooks": len(restore_hooks)})
+    sys.stdin.readline()
     user = str(uuid.uuid4())
     first_cpu, first_wall, task = create(user)
     emit({"first_cpu_ms": first_cpu, "first_wall_ms": first_wall})

@@ -275,18 +275,31 @@ def first_requests(mode: str, env: dict[str, str]) -> dict:
     return figures
 
 
-def connect_round_trips(database_url: str, proxy: TcpProxy) -> int:
-    """The round trips of opening one connection through the proxy (a reconnect)."""
+def reconnect_cost(database_url: str, proxy: TcpProxy) -> tuple[int, float]:
+    """Round trips and median wall time (ms) of opening one connection through the proxy, as
+    a container restored from a snapshot must: it includes the server starting a backend."""
     import psycopg
 
-    proxy.reset_counts()
-    psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=10).close()
-    return proxy.stats()["flights"]
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    times = []
+    for _ in range(5):
+        time.sleep(0.05)  # the goodbye of the previous connection passes the proxy first
+        proxy.reset_counts()
+        started = time.perf_counter()
+        connection = psycopg.connect(url, connect_timeout=10)
+        times.append((time.perf_counter() - started) * 1000)
+        flights = proxy.stats()["flights"]
+        connection.close()
+    return flights, statistics.median(times)
 
 
 def snapstart_run(app_url: str, proxy: TcpProxy) -> dict:
     process = child("snapstart", {"DATABASE_URL": app_url})
     figures = read_line(process)
+    process.stdin.write("\n")  # run the after-restore hooks
+    process.stdin.flush()
+    figures |= read_line(process)
+    time.sleep(0.1)  # the proxy passes on, late, the goodbye of a connection a hook closed
     proxy.reset_counts()
     process.stdin.write("\n")
     process.stdin.flush()
@@ -384,7 +397,7 @@ def print_first(service_runs: list[dict], floor_runs: list[dict]) -> bool:
     return ok
 
 
-def print_snapstart(runs: list[dict], floor_runs: list[dict], reconnect_trips: int, rtt_ms: float) -> bool:
+def print_snapstart(runs: list[dict], floor_runs: list[dict], reconnect: tuple[int, float], rtt_ms: float) -> bool:
     print(
         f"[snapstart] Init with AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, after-restore hooks run, then the "
         f"first request (a create), {rtt_ms:g} ms added RTT (medians of {len(runs)} processes)"
@@ -392,13 +405,14 @@ def print_snapstart(runs: list[dict], floor_runs: list[dict], reconnect_trips: i
     first_wall, warm_wall = median_of(runs, "first_wall_ms"), median_of(runs, "warm", "create", "wall")
     first_cpu, warm_cpu = median_of(runs, "first_cpu_ms"), median_of(runs, "warm", "create", "cpu")
     first_trips, second_trips = median_of(runs, "first_round_trips"), median_of(runs, "second_round_trips")
-    limit = RESTORE_RATIO_TARGET * warm_wall + reconnect_trips * rtt_ms
+    reconnect_trips, reconnect_ms = reconnect
+    limit = RESTORE_RATIO_TARGET * warm_wall + reconnect_ms
     ok = first_wall <= limit
     print(f"  init (import, with any priming): {median_of(runs, 'init_cpu_ms'):.1f} ms CPU")
     print(
         f"  first request after restore: {first_wall:.1f} ms, {first_trips:g} round trips; warm create "
         f"{warm_wall:.1f} ms, {second_trips:g} round trip(s); target <= {RESTORE_RATIO_TARGET}x warm + "
-        f"{reconnect_trips:g} reconnect round trips = {limit:.1f} ms: {verdict(ok)}"
+        f"a reconnect ({reconnect_trips} round trips, {reconnect_ms:.1f} ms) = {limit:.1f} ms: {verdict(ok)}"
     )
     connect = median_of(runs, "connect_cpu_ms")
     print(
@@ -458,9 +472,9 @@ def main() -> int:
                 if "snapstart" in parts:
                     proxied = through_proxy(app_url, proxy.port)
                     runs = [snapstart_run(proxied, proxy) for _ in range(args.repeat)]
-                    reconnect_trips = connect_round_trips(proxied, proxy)
+                    reconnect = reconnect_cost(proxied, proxy)
                     print()
-                    results.append(print_snapstart(runs, floor_first_runs, reconnect_trips, args.rtt_ms))
+                    results.append(print_snapstart(runs, floor_first_runs, reconnect, args.rtt_ms))
     print()
     print(f"Targets met: {verdict(all(results))}")
     return 0 if all(results) else 1

@@ -147,7 +147,7 @@ class Database:
         """Run `work` and commit. A connection lost mid-way is replaced and the work run once
         more, but only when the caller says that running it twice is harmless."""
         try:
-            self._ensure_schema()
+            self.ensure_schema()
             try:
                 return self._run_once(work)
             except DBAPIError as exc:
@@ -168,7 +168,7 @@ class Database:
             connection.commit()
             return result
 
-    def _ensure_schema(self) -> None:
+    def ensure_schema(self) -> None:
         # No lock: requests that arrive together on a cold process may each check (creating is
         # serialised in the database), and while the database is down none of them waits for
         # another's connect budget before spending its own.

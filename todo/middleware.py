@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from todo.errors import problem_response
 from todo.logs import request_id_var
+from todo.priming import PRIMING_SCOPE_KEY
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUEST_ID_LENGTH = 128
@@ -46,7 +47,7 @@ class RequestContextMiddleware:
         self._cold = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or PRIMING_SCOPE_KEY in scope.get("extensions", ()):
             await self.app(scope, receive, send)
             return
         request_id = _client_request_id(scope) or uuid.uuid4().hex

@@ -420,7 +420,7 @@ def print_snapstart(runs: list[dict], floor_runs: list[dict], reconnect: tuple[i
         f"({warm_cpu:.2f} ms; floor {median_of(floor_runs, 'warm', 'create', 'cpu'):.2f} ms) beyond one connect "
         f"({connect:.2f} ms)"
     )
-    print(f"  first use after restore, CPU ms (ratio to warm):", end="")
+    print("  first use after restore, CPU ms (ratio to warm):", end="")
     for endpoint in ENDPOINTS[1:]:
         first, warm = median_of(runs, "first_use", endpoint, 0), median_of(runs, "warm", endpoint, "cpu")
         print(f"  {endpoint} {first:.2f} ({first / warm:.2f}x)", end="")

@@ -35,9 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = Database(settings)
     app.state.database = database
     app.state.tasks = TaskService(database)
-    app.include_router(router)
-    app.include_router(health_router)
+    # The routers' routes themselves, not include_router(): these routes already carry their
+    # prefix, tags and responses, and an included router builds every route's state a second
+    # time on the first request and adds a matching layer to every call.
     app.state.api_routes = [*router.routes, *health_router.routes]
+    app.router.routes.extend(app.state.api_routes)
     install_error_handlers(app)
     install_openapi(app)
     # The last added runs first: request context, CORS, the body checks, the last-resort 500.

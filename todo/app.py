@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from todo import repository
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.logs import configure_logging
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # "/tasks/" is not "/tasks": an unknown path answers 404 rather than a redirect.
         redirect_slashes=False,
     )
-    database = Database(settings)
+    database = Database(settings, prepare=repository.compile_statements)
     app.state.database = database
     app.state.tasks = TaskService(database)
     # The routers' routes themselves, not include_router(): these routes already carry their

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -129,8 +129,11 @@ class Database:
     """Runs units of work, each on a pooled connection checked out for it, and owns the one-time setup: the
     engine and the tables, made on first use so that importing the app does no such work."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, prepare: Callable[[Dialect], None] | None = None):
+        # `prepare` gets the dialect once the engine exists (the first request): one-time work
+        # that needs it, such as compiling statements, done before the first statement runs.
         self._settings = settings
+        self._prepare = prepare
         self._engine: Engine | None = None
         self._schema_ready = False
         self._engine_lock = threading.Lock()
@@ -140,7 +143,10 @@ class Database:
         if self._engine is None:
             with self._engine_lock:
                 if self._engine is None:
-                    self._engine = make_engine(self._settings)
+                    engine = make_engine(self._settings)
+                    if self._prepare is not None:
+                        self._prepare(engine.dialect)
+                    self._engine = engine
         return self._engine
 
     def run(self, work: Callable[[Connection], Result], *, retry_on_disconnect: bool) -> Result:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -191,6 +192,31 @@ class Database:
         """Close every pooled connection (after a SnapStart restore, or at shutdown)."""
         if self._engine is not None:
             self._engine.dispose(close=True)
+
+
+def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
+    """One statement's rows, as dicts, from the driver itself on the connection's DBAPI connection.
+
+    SQLAlchemy's execution layer (an execution context and a result object per call) costs
+    more CPU than the statement does. Its error handling is kept: a lost connection is
+    invalidated, with the rest of the pool, and the error is the DBAPIError that says so, as
+    `Database.run` expects from any statement.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, dbapi_connection, None)
+        if lost:
+            # As SQLAlchemy does on a disconnect: the pool's other connections are suspect too.
+            connection.invalidate(error)
+            connection.engine.dispose()
+        raise DBAPIError.instance(
+            sql, values, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from error
 
 
 def create_tables(engine: Engine) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import Connection
 
+from todo.database import run_sql
 from todo.models import Task, TaskPublic, User
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
@@ -55,21 +56,23 @@ class TaskPage:
 
 def _task(row) -> TaskPublic:
     # A plain model, not the table class: rows need no ORM bookkeeping, and load 3x faster.
-    # Timestamps in UTC whatever the server's TimeZone (driver-level rows are not processed).
-    values = dict(row._mapping)
+    # A row is a mapping from the driver, or SQLAlchemy's Row. Timestamps in UTC whatever the
+    # server's TimeZone (rows from the driver are not processed by the column types).
+    values = dict(getattr(row, "_mapping", row))
     values["created_at"] = values["created_at"].astimezone(UTC)
     values["updated_at"] = values["updated_at"].astimezone(UTC)
     return TaskPublic.model_validate(values)
 
 
-def _execute(session: Connection, statement, values: dict):
-    """Run a statement built once per shape. On PostgreSQL its SQL, compiled once, goes to the
-    driver as it is: no cache key is computed for it on every call, and its compiling can be
-    done ahead of the first call (`compile_statements`). Elsewhere: the engine's own path."""
+def _execute(session: Connection, statement, values: dict) -> list:
+    """Run a statement built once per shape; its rows, as mappings. On PostgreSQL its SQL,
+    compiled once, goes straight to the driver (`run_sql`): no cache key per call, no execution
+    context or result object, and its compiling can be done before the first call
+    (`compile_statements`). Elsewhere: the engine's own path."""
     if session.dialect.name != "postgresql":
-        return session.execute(statement, values)
+        return [row._mapping for row in session.execute(statement, values)]
     sql, fixed_values = _compiled(statement, session.dialect)
-    return session.exec_driver_sql(sql, {**fixed_values, **values})
+    return run_sql(session, sql, {**fixed_values, **values})
 
 
 @lru_cache(maxsize=None)
@@ -141,8 +144,8 @@ _DELETE = delete(_tasks).where(*_THIS_TASK).returning(_tasks.c.id)
 
 
 def get_task(session: Connection, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
-    row = _execute(session, _GET, {"task_id": task_id, "owner": owner}).first()
-    return _task(row) if row else None
+    rows = _execute(session, _GET, {"task_id": task_id, "owner": owner})
+    return _task(rows[0]) if rows else None
 
 
 def list_tasks(session: Connection, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
@@ -155,9 +158,9 @@ def list_tasks(session: Connection, *, owner: UUID, task_filter: TaskFilter) -> 
         values["completed"] = task_filter.completed
     if task_filter.search:
         values["pattern"] = f"%{_escape_like(task_filter.search)}%"
-    rows = _execute(session, statement, values).all()
-    tasks = [_task(row) for row in rows if row.id is not None]
-    return TaskPage(tasks=tasks, total=rows[0].total)
+    rows = _execute(session, statement, values)
+    tasks = [_task(row) for row in rows if row["id"] is not None]
+    return TaskPage(tasks=tasks, total=rows[0]["total"])
 
 
 @lru_cache(maxsize=None)
@@ -208,8 +211,8 @@ def set_completed(session: Connection, *, owner: UUID, task_id: UUID, completed:
 
 def _update(session: Connection, owner: UUID, task_id: UUID, now, values: dict) -> TaskPublic | None:
     statement = _update_statement(tuple(values), session.dialect.name)
-    row = _execute(session, statement, {**values, "task_id": task_id, "owner": owner, "now": now}).first()
-    return _task(row) if row else None
+    rows = _execute(session, statement, {**values, "task_id": task_id, "owner": owner, "now": now})
+    return _task(rows[0]) if rows else None
 
 
 @lru_cache(maxsize=None)
@@ -236,14 +239,14 @@ def _later_than_before(dialect: str):
 
 
 def delete_task(session: Connection, *, owner: UUID, task_id: UUID) -> bool:
-    return _execute(session, _DELETE, {"task_id": task_id, "owner": owner}).first() is not None
+    return bool(_execute(session, _DELETE, {"task_id": task_id, "owner": owner}))
 
 
 _PING = select(1)
 
 
 def ping(session: Connection) -> None:
-    _execute(session, _PING, {}).one()
+    _execute(session, _PING, {})
 
 
 def _escape_like(text: str) -> str:

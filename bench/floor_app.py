@@ -19,8 +19,11 @@ The table it reads and writes is `bench_floor` (one row), made by `create_floor_
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import threading
+from uuid import UUID
 
 import psycopg
 from anyio import to_thread
@@ -68,7 +71,9 @@ class _Connection:
                 self._connection = None
 
 
-def create_floor_app(conninfo: str, mode: str = "inline") -> FastAPI:
+def create_floor_app(conninfo: str, mode: str = "inline", path_params: bool = False) -> FastAPI:
+    """`path_params`: the routes declare their path parameters (UUIDs, which FastAPI then
+    parses on every call); without, they read no parameter at all."""
     database = _Connection(conninfo)
     app = FastAPI(redirect_slashes=False)
     app.state.database = database
@@ -76,7 +81,7 @@ def create_floor_app(conninfo: str, mode: str = "inline") -> FastAPI:
     if mode == "threadpool":
 
         def route(statement: str, status: int, body: object):
-            def endpoint() -> Response:
+            def endpoint(**path: UUID) -> Response:
                 database.one(statement)
                 return _answer(status, body)
 
@@ -85,7 +90,7 @@ def create_floor_app(conninfo: str, mode: str = "inline") -> FastAPI:
     else:
 
         def route(statement: str, status: int, body: object):
-            async def endpoint() -> Response:
+            async def endpoint(**path: UUID) -> Response:
                 if mode == "to_thread":
                     await to_thread.run_sync(database.one, statement)
                 else:
@@ -94,14 +99,20 @@ def create_floor_app(conninfo: str, mode: str = "inline") -> FastAPI:
 
             return endpoint
 
+    def add(path: str, endpoint, method: str) -> None:
+        names = re.findall(r"{(\w+)}", path) if path_params else []
+        parameters = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=UUID) for name in names]
+        endpoint.__signature__ = inspect.Signature(parameters, return_annotation=Response)
+        app.add_api_route(path, endpoint, methods=[method])
+
     base = "/api/{user_id}/tasks"
-    app.add_api_route(base, route(WRITE, 201, TASK), methods=["POST"])
-    app.add_api_route(base, route(READ, 200, [TASK]), methods=["GET"])
-    app.add_api_route(base + "/{task_id}", route(READ, 200, TASK), methods=["GET"])
-    app.add_api_route(base + "/{task_id}", route(WRITE, 200, TASK), methods=["PUT"])
-    app.add_api_route(base + "/{task_id}/complete", route(WRITE, 200, TASK), methods=["PATCH"])
-    app.add_api_route(base + "/{task_id}", route(WRITE, 204, None), methods=["DELETE"])
-    app.add_api_route("/health", route(READ, 200, {"status": "ok"}), methods=["GET"])
+    add(base, route(WRITE, 201, TASK), "POST")
+    add(base, route(READ, 200, [TASK]), "GET")
+    add(base + "/{task_id}", route(READ, 200, TASK), "GET")
+    add(base + "/{task_id}", route(WRITE, 200, TASK), "PUT")
+    add(base + "/{task_id}/complete", route(WRITE, 200, TASK), "PATCH")
+    add(base + "/{task_id}", route(WRITE, 204, None), "DELETE")
+    add("/health", route(READ, 200, {"status": "ok"}), "GET")
     return app
 
 

@@ -9,7 +9,8 @@ call by call in the same harness:
 cpu        Process CPU per call through the Lambda entry point (`handler.handler`) and through
            the floor's Mangum handler, in this process, with API Gateway v2 events and a direct
            local connection: per endpoint the median over --calls calls, the better of two
-           interleaved runs. Target: at most 1.3x the floor.
+           interleaved runs. Target: at most 1.3x the floor. For scale, also the floor whose
+           routes declare their path parameters (what FastAPI's parsing of them costs).
 uvicorn    Latency per call under uvicorn (one process each, the project's TCP proxy adding
            --rtt-ms of round trip to the database), over HTTP keep-alive, median of --http-calls
            per endpoint, the better of two runs. Beside the floor whose routes call psycopg inline
@@ -100,9 +101,10 @@ class Calls:
 # --- cpu: through the Lambda handlers, in this process ----------------------------------------
 
 
-def lambda_handlers(database_url: str) -> tuple[Callable, Callable]:
-    """(service, floor): the deployed entry point and the floor behind Mangum, in this process.
-    The service's log lines are written, as in production, but to /dev/null."""
+def lambda_handlers(database_url: str) -> tuple[Callable, Callable, Callable]:
+    """(service, floor, floor with path parameters): the deployed entry point and the floors
+    behind Mangum, in this process. The service's log lines are written, as in production,
+    but to /dev/null."""
     from mangum import Mangum
 
     os.environ["DATABASE_URL"] = database_url
@@ -113,11 +115,14 @@ def lambda_handlers(database_url: str) -> tuple[Callable, Callable]:
         sys.stdout = stdout
     floor_url = database_url.replace("postgresql+psycopg://", "postgresql://")
     create_floor_table(floor_url)
-    return handler.handler, Mangum(create_floor_app(floor_url), lifespan="off")
+    floor = Mangum(create_floor_app(floor_url), lifespan="off")
+    typed_floor = Mangum(create_floor_app(floor_url, path_params=True), lifespan="off")
+    return handler.handler, floor, typed_floor
 
 
-def cpu_per_call(service: Callable, floor: Callable, calls_per_endpoint: int) -> dict[str, dict[str, float]]:
-    """Median process CPU (ms) per call of each endpoint, service and floor interleaved."""
+def cpu_per_call(handlers: dict[str, Callable], calls_per_endpoint: int) -> dict[str, dict[str, float]]:
+    """Median process CPU (ms) per call of each endpoint on each handler (the first is the
+    service), interleaved call by call."""
 
     def invoke(handler: Callable, method: str, path: str, body: object, status: int) -> tuple[float, dict]:
         event = api_gateway_v2_event(method, path, body)
@@ -129,26 +134,23 @@ def cpu_per_call(service: Callable, floor: Callable, calls_per_endpoint: int) ->
             raise SystemExit(f"{method} {path}: expected {status}, got {response}")
         return cpu_ms, response
 
+    names = list(handlers)
     calls = Calls()
-    invoke(service, "POST", f"/api/{calls.list_user}/tasks", {"title": "the one task"}, 201)
+    invoke(handlers["service"], "POST", f"/api/{calls.list_user}/tasks", {"title": "the one task"}, 201)
     figures: dict[str, dict[str, float]] = {}
     for endpoint in ENDPOINTS:
-        service_ms, floor_ms = [], []
+        samples: dict[str, list[float]] = {name: [] for name in names}
         for i in range(calls_per_endpoint):
             request = calls.request(endpoint, i)
-            # Alternate who goes first, so that neither always finds the caches the other left.
-            order = ((service, service_ms), (floor, floor_ms))
-            for handler, samples in order if i % 2 else reversed(order):
-                cpu_ms, response = invoke(handler, *request)
-                samples.append(cpu_ms)
-                if handler is service and endpoint == "create":
+            # Rotate who goes first, so that none always finds the caches another left.
+            shift = i % len(names)
+            for name in names[shift:] + names[:shift]:
+                cpu_ms, response = invoke(handlers[name], *request)
+                samples[name].append(cpu_ms)
+                if name == "service" and endpoint == "create":
                     calls.ids.append(json.loads(response["body"])["id"])
-        figures[endpoint] = {"service": statistics.median(service_ms), "floor": statistics.median(floor_ms)}
+        figures[endpoint] = {name: statistics.median(values) for name, values in samples.items()}
     return figures
-
-
-def warm_up(service: Callable, floor: Callable) -> None:
-    cpu_per_call(service, floor, 20)
 
 
 def best_of(runs: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
@@ -331,14 +333,18 @@ def median_of(runs: list[dict], *keys: str) -> float:
 
 def print_cpu(figures: dict, calls: int) -> bool:
     print(f"[cpu] Process CPU per call through the Lambda handler (median of {calls} calls, better of 2 runs)")
-    print(f"  {'endpoint':<10} {'service ms':>10} {'floor ms':>9} {'ratio':>6}  target <= {CPU_RATIO_TARGET}x")
+    print(
+        f"  {'endpoint':<10} {'service ms':>10} {'floor ms':>9} {'ratio':>6}  target <= {CPU_RATIO_TARGET}x"
+        f"   {'floor with UUID path params ms':>30} {'ratio':>6}"
+    )
     ok = True
-    for endpoint, pair in figures.items():
-        ratio = pair["service"] / pair["floor"]
+    for endpoint, row in figures.items():
+        ratio = row["service"] / row["floor"]
         ok &= ratio <= CPU_RATIO_TARGET
         print(
-            f"  {endpoint:<10} {pair['service']:>10.3f} {pair['floor']:>9.3f} {ratio:>5.2f}x  "
-            f"{verdict(ratio <= CPU_RATIO_TARGET)}"
+            f"  {endpoint:<10} {row['service']:>10.3f} {row['floor']:>9.3f} {ratio:>5.2f}x  "
+            f"{verdict(ratio <= CPU_RATIO_TARGET):<14} {row['typed floor']:>30.3f} "
+            f"{row['service'] / row['typed floor']:>5.2f}x"
         )
     return ok
 
@@ -446,9 +452,10 @@ def main() -> int:
         service_env = {"DATABASE_URL": app_url, "LOG_LEVEL": "INFO"}
         floor_env = {"FLOOR_DATABASE_URL": database_url}
         if "cpu" in parts:
-            service, floor = lambda_handlers(app_url)
-            warm_up(service, floor)
-            figures = best_of([cpu_per_call(service, floor, args.calls) for _ in range(2)])
+            service, floor, typed_floor = lambda_handlers(app_url)
+            handlers = {"service": service, "floor": floor, "typed floor": typed_floor}
+            cpu_per_call(handlers, 20)  # warm-up
+            figures = best_of([cpu_per_call(handlers, args.calls) for _ in range(2)])
             print()
             results.append(print_cpu(figures, args.calls))
         else:

@@ -84,12 +84,14 @@ def _compiled(statement, dialect) -> tuple[str, dict]:
 
 def compile_statements(dialect) -> None:
     """Compile the statement of every endpoint's usual shape ahead of its first call (the
-    list without filters; other list shapes compile on first use)."""
+    list without filters; other list shapes compile on first use). Called when the engine
+    is made: the PostgreSQL dialect is loaded by then (it is not, at import)."""
     if dialect.name != "postgresql":
         return
     usual_list = _list_statement(by_completed=False, by_search=False, sort=TaskFilter.sort)
     updates = [_update_statement(columns, dialect.name) for columns in _UPDATE_SHAPES]
-    for statement in (_GET, _DELETE, _PING, usual_list, *updates):
+    _, insert = _insert_statements(dialect.name)
+    for statement in (insert, _GET, _DELETE, _PING, usual_list, *updates):
         _compiled(statement, dialect)
 
 
@@ -105,7 +107,7 @@ def insert_task(session: Connection, *, task: TaskPublic) -> TaskPublic:
     register_owner, new_task = _insert_statements(dialect)
     if dialect == "postgresql":
         # new_task registers the owner itself, in a data-modifying CTE: one statement, atomic.
-        return _task(session.execute(new_task, {**task_values, **owner_values}).one())
+        return _task(_execute(session, new_task, {**task_values, **owner_values})[0])
     # SQLite has no data-modifying CTEs: two statements in the session's transaction.
     session.execute(register_owner, owner_values)
     return _task(session.execute(new_task, task_values).one())

@@ -3,6 +3,7 @@
     python bench/first_request_child.py service     # DATABASE_URL: import handler, then the calls
     python bench/first_request_child.py floor       # FLOOR_DATABASE_URL: the floor app behind Mangum
     python bench/first_request_child.py snapstart   # the service as SnapStart runs it (see below)
+    python bench/first_request_child.py dialect     # import handler, then time the PostgreSQL dialect's import
 
 `service` and `floor`: import, answer a first create (a cold start's first request), time one
 psycopg connect made the way the service makes it, then the first use of each other endpoint,
@@ -126,7 +127,13 @@ def emit(figures: dict) -> None:
     print(json.dumps(figures), file=figures_out, flush=True)
 
 
-if mode == "snapstart":
+if mode == "dialect":
+    # What the first request's making of the engine imports: SQLAlchemy's PostgreSQL dialect.
+    started = time.process_time()
+    import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
+
+    emit({"dialect_import_cpu_ms": (time.process_time() - started) * 1000})
+elif mode == "snapstart":
     emit({"init_cpu_ms": import_cpu_ms})
     sys.stdin.readline()
     for hook, args, kwargs in restore_hooks:

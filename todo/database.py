@@ -1,4 +1,4 @@
-"""The engine, per-request sessions, and creating the tables once per process.
+"""The engine, a pooled connection per unit of work, and creating the tables once per process.
 
 Every request costs one round trip in steady state: the PostgreSQL engine runs in autocommit
 (no BEGIN/COMMIT around single statements), checks a pooled connection's health without a

@@ -2,9 +2,10 @@
 
 Each function is one statement, so one round trip on PostgreSQL: writes return the row
 with RETURNING, and the list returns its page and its total together. Every statement is
-built once per shape with bound values, so that a call only binds its values and finds the
-compiled SQL in the engine's cache. The functions run on a Core connection: the ORM's
-session would add its bookkeeping to every call and these statements need none of it.
+built once per shape with bound values and compiled once per dialect; on PostgreSQL a call
+only binds its values and hands the SQL to the driver (`_execute`). The functions take a Core
+connection: the ORM's session would add its bookkeeping to every call, and these
+statements need none of it.
 """
 
 from dataclasses import dataclass

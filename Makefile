@@ -45,12 +45,16 @@ package: $(VENV)/.test node_modules/.package-lock.json
 migrate: $(VENV)/.runtime
 	$(BIN)/python -m todo.migrate
 
+# Every script runs and prints its figures; the target fails if any of them missed a target.
 bench: $(VENV)/.test
-	$(BIN)/python bench/round_trips.py
-	$(BIN)/python bench/cold_start.py
-	$(BIN)/python bench/auth.py
-	$(BIN)/python bench/jwt_libraries.py
-	$(BIN)/python bench/access_log.py
+	@status=0; \
+	$(BIN)/python bench/round_trips.py || status=1; \
+	$(BIN)/python bench/cold_start.py || status=1; \
+	$(BIN)/python bench/vs_floor.py || status=1; \
+	$(BIN)/python bench/auth.py || status=1; \
+	$(BIN)/python bench/jwt_libraries.py || status=1; \
+	$(BIN)/python bench/access_log.py || status=1; \
+	exit $$status
 
 load: $(VENV)/.test
 	$(BIN)/python loadtest/run.py

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from todo import repository
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.identity import token_verifier
@@ -35,13 +36,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # "/tasks/" is not "/tasks": an unknown path answers 404 rather than a redirect.
         redirect_slashes=False,
     )
-    database = Database(settings)
+    database = Database(settings, prepare=repository.compile_statements)
     app.state.database = database
     app.state.tasks = TaskService(database)
     app.state.token_verifier = token_verifier(settings)
-    app.include_router(router)
-    app.include_router(health_router)
+    # The routers' routes themselves, not include_router(): these routes already carry their
+    # prefix, tags and responses, and an included router builds every route's state a second
+    # time on the first request and adds a matching layer to every call.
     app.state.api_routes = [*router.routes, *health_router.routes]
+    app.router.routes.extend(app.state.api_routes)
     install_error_handlers(app)
     install_openapi(app)
     if app.state.token_verifier is not None:

@@ -1,4 +1,5 @@
-"""The engine, per-request sessions, and the schema step once per process (`todo.schema`).
+"""The engine, a pooled connection per unit of work, and the schema step once per process
+(`todo.schema`).
 
 Every request costs one round trip in steady state: the PostgreSQL engine runs in autocommit
 (no BEGIN/COMMIT around single statements), checks a pooled connection's health without a
@@ -14,11 +15,11 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event, make_url
+from psycopg.rows import dict_row
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session
 
 from todo.errors import DatabaseUnavailable
 from todo.schema import prepare_schema
@@ -113,11 +114,15 @@ def _is_neon_pooler(host: str | None) -> bool:
 
 
 class Database:
-    """Runs units of work, each in a short-lived session, and owns the one-time setup: the
-    engine and the schema, made ready on first use so that importing the app does no such work."""
+    """Runs units of work, each on a pooled connection checked out for it, and owns the one-time
+    setup: the engine and the schema, made ready on first use so that importing the app does no
+    such work."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, prepare: Callable[[Dialect], None] | None = None):
+        # `prepare` gets the dialect once the engine exists (the first request): one-time work
+        # that needs it, such as compiling statements, done before the first statement runs.
         self._settings = settings
+        self._prepare = prepare
         self._engine: Engine | None = None
         self._schema_ready = False
         self._engine_lock = threading.Lock()
@@ -127,14 +132,17 @@ class Database:
         if self._engine is None:
             with self._engine_lock:
                 if self._engine is None:
-                    self._engine = make_engine(self._settings)
+                    engine = make_engine(self._settings)
+                    if self._prepare is not None:
+                        self._prepare(engine.dialect)
+                    self._engine = engine
         return self._engine
 
-    def run(self, work: Callable[[Session], Result], *, retry_on_disconnect: bool) -> Result:
+    def run(self, work: Callable[[Connection], Result], *, retry_on_disconnect: bool) -> Result:
         """Run `work` and commit. A connection lost mid-way is replaced and the work run once
         more, but only when the caller says that running it twice is harmless."""
         try:
-            self._ensure_schema()
+            self.ensure_schema()
             try:
                 return self._run_once(work)
             except DBAPIError as exc:
@@ -148,13 +156,14 @@ class Database:
         except PoolTimeout as exc:
             raise DatabaseUnavailable("every pooled connection is busy") from exc
 
-    def _run_once(self, work: Callable[[Session], Result]) -> Result:
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = work(session)
-            session.commit()
+    def _run_once(self, work: Callable[[Connection], Result]) -> Result:
+        # A Core connection, not an ORM session: the work is plain statements.
+        with self.engine.connect() as connection:
+            result = work(connection)
+            connection.commit()
             return result
 
-    def _ensure_schema(self) -> None:
+    def ensure_schema(self) -> None:
         # No lock: requests that arrive together on a cold process may each check (changes are
         # serialised in the database), and while the database is down none of them waits for
         # another's connect budget before spending its own.
@@ -180,6 +189,31 @@ class Database:
             self._engine.dispose(close=True)
 
 
+
+
+def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
+    """One statement's rows, as dicts, from the driver itself on the connection's DBAPI connection.
+
+    SQLAlchemy's execution layer (an execution context and a result object per call) costs
+    more CPU than the statement does. Its error handling is kept: a lost connection is
+    invalidated, with the rest of the pool, and the error is the DBAPIError that says so, as
+    `Database.run` expects from any statement.
+    """
+    dbapi_connection = connection.connection.dbapi_connection
+    try:
+        with dbapi_connection.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(sql, values)
+            return cursor.fetchall() if cursor.description else []
+    except psycopg.Error as error:
+        lost = connection.dialect.is_disconnect(error, dbapi_connection, None)
+        if lost:
+            # As SQLAlchemy does on a disconnect: the pool's other connections are suspect too.
+            connection.invalidate(error)
+            connection.engine.dispose()
+        raise DBAPIError.instance(
+            sql, values, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from error
 
 
 def _raise_translated(exc: DBAPIError) -> NoReturn:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from todo.errors import problem_response
 from todo.logs import request_id_var
 from todo.metrics import emf_json
+from todo.priming import PRIMING_SCOPE_KEY
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_REQUEST_ID_LENGTH = 128
@@ -47,7 +48,7 @@ class RequestContextMiddleware:
         self._cold = True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or PRIMING_SCOPE_KEY in scope.get("extensions", ()):
             await self.app(scope, receive, send)
             return
         request_id = _client_request_id(scope) or uuid.uuid4().hex
@@ -80,12 +81,20 @@ class RequestContextMiddleware:
                 "cold_start": cold,
                 "body_bytes": body_bytes,
             }
-            extra = {"fields": fields}
-            if lambda_context is not None and access_log.isEnabledFor(logging.INFO):
-                # On Lambda the line is also a CloudWatch metrics record (todo/metrics.py).
-                extra["json_members"] = emf_json(fields, lambda_context)
-            access_log.info("request", extra=extra)
+            _write_access_line(fields, lambda_context)
             request_id_var.reset(token)
+
+
+def _write_access_line(fields: dict, lambda_context) -> None:
+    """The access line, as `access_log.info` would write it, minus logging's walk up the call
+    stack for the caller's file and line (no JSON line carries them; it costs as much as
+    formatting the line). On Lambda the line is also a CloudWatch metrics record (todo/metrics.py)."""
+    if access_log.isEnabledFor(logging.INFO):
+        extra = {"fields": fields}
+        if lambda_context is not None:
+            extra["json_members"] = emf_json(fields, lambda_context)
+        record = access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=extra)
+        access_log.handle(record)
 
 
 class _WatchedSend:

@@ -1,16 +1,20 @@
 """Data access: the only module that speaks SQL. Every query is scoped by the owner.
 
-Each function is one statement, so one round trip on PostgreSQL: writes return the row
-with RETURNING, and the list returns its page and its total together.
+Each function is one statement, so one round trip: writes return the row with RETURNING,
+and the list returns its page and its total together. Every statement is built once per
+shape with bound values and compiled once; a call only binds its values and hands the SQL to
+the driver (`_execute`). The functions take a Core connection: the ORM's session would add
+its bookkeeping to every call, and these statements need none of it.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
+    Connection,
     BigInteger,
     Integer,
     Interval,
@@ -24,8 +28,8 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlmodel import Session
 
+from todo.database import run_sql
 from todo.models import Task, TaskPublic, User
 
 SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
@@ -52,10 +56,41 @@ class TaskPage:
 
 def _task(row) -> TaskPublic:
     # A plain model, not the table class: rows need no ORM bookkeeping, and load 3x faster.
-    return TaskPublic.model_validate(row._mapping)
+    # A row is a mapping from the driver, or SQLAlchemy's Row. Timestamps in UTC whatever the
+    # server's TimeZone (rows from the driver are not processed by the column types).
+    values = dict(getattr(row, "_mapping", row))
+    values["created_at"] = values["created_at"].astimezone(UTC)
+    values["updated_at"] = values["updated_at"].astimezone(UTC)
+    return TaskPublic.model_validate(values)
 
 
-def insert_task(session: Session, *, task: TaskPublic, idempotency_key: str | None = None) -> TaskPublic:
+def _execute(session: Connection, statement, values: dict) -> list:
+    """Run a statement built once per shape; its rows, as mappings. Its SQL, compiled once,
+    goes straight to the driver (`run_sql`): no cache key per call, no execution context or
+    result object, and its compiling can be done before the first call (`compile_statements`)."""
+    sql, fixed_values = _compiled(statement, session.dialect)
+    return run_sql(session, sql, {**fixed_values, **values})
+
+
+@lru_cache(maxsize=None)
+def _compiled(statement, dialect) -> tuple[str, dict]:
+    """The statement's SQL for the dialect, and the values fixed in it (such as literals)."""
+    compiled = statement.compile(dialect=dialect)
+    return compiled.string, {name: value for name, value in compiled.params.items() if value is not None}
+
+
+def compile_statements(dialect) -> None:
+    """Compile the statement of every endpoint's usual shape ahead of its first call (the
+    list without filters; other list shapes compile on first use). Called when the engine
+    is made: the PostgreSQL dialect is loaded by then (it is not, at import)."""
+    usual_list = _list_statement(by_completed=False, by_search=False, sort=TaskFilter.sort)
+    updates = [_update_statement(columns) for columns in _UPDATE_SHAPES]
+    inserts = (_insert_statement(), _keyed_insert_statement())
+    for statement in (*inserts, _GET, _DELETE, _PING, usual_list, *updates):
+        _compiled(statement, dialect)
+
+
+def insert_task(session: Connection, *, task: TaskPublic, idempotency_key: str | None = None) -> TaskPublic:
     """Insert a task and register its owner in the same statement.
 
     Inserting a task id that exists for the same owner returns the stored row, so a create
@@ -65,10 +100,9 @@ def insert_task(session: Session, *, task: TaskPublic, idempotency_key: str | No
     """
     task_values = {**task.model_dump(), "idempotency_key": idempotency_key}
     owner_values = {"owner_row_id": uuid4(), "user_id": task.user_id}
-    if idempotency_key is not None:
-        return _task(session.execute(_keyed_insert_statement(), {**task_values, **owner_values}).one())
+    statement = _insert_statement() if idempotency_key is None else _keyed_insert_statement()
     # The statement registers the owner itself, in a data-modifying CTE: one statement, atomic.
-    return _task(session.execute(_insert_statement(), {**task_values, **owner_values}).one())
+    return _task(_execute(session, statement, {**task_values, **owner_values})[0])
 
 
 def _register_owner(insert):
@@ -120,12 +154,18 @@ def _keyed_insert_statement():
     return new_task.add_cte(register_owner.cte("owner"))
 
 
-def get_task(session: Session, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
-    row = session.execute(select(_tasks).where(_tasks.c.id == task_id, _tasks.c.user_id == owner)).first()
-    return _task(row) if row else None
+# The one task of an owner: the condition of every statement on a single task.
+_THIS_TASK = (_tasks.c.id == bindparam("task_id"), _tasks.c.user_id == bindparam("owner"))
+_GET = select(_tasks).where(*_THIS_TASK)
+_DELETE = delete(_tasks).where(*_THIS_TASK).returning(_tasks.c.id)
 
 
-def list_tasks(session: Session, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
+def get_task(session: Connection, *, owner: UUID, task_id: UUID) -> TaskPublic | None:
+    rows = _execute(session, _GET, {"task_id": task_id, "owner": owner})
+    return _task(rows[0]) if rows else None
+
+
+def list_tasks(session: Connection, *, owner: UUID, task_filter: TaskFilter) -> TaskPage:
     """One page of the owner's matching tasks and the number of all matching tasks."""
     statement = _list_statement(
         by_completed=task_filter.completed is not None, by_search=bool(task_filter.search), sort=task_filter.sort
@@ -135,9 +175,9 @@ def list_tasks(session: Session, *, owner: UUID, task_filter: TaskFilter) -> Tas
         values["completed"] = task_filter.completed
     if task_filter.search:
         values["pattern"] = f"%{_escape_like(task_filter.search)}%"
-    rows = session.execute(statement, values).all()
-    tasks = [_task(row) for row in rows if row.id is not None]
-    return TaskPage(tasks=tasks, total=rows[0].total)
+    rows = _execute(session, statement, values)
+    tasks = [_task(row) for row in rows if row["id"] is not None]
+    return TaskPage(tasks=tasks, total=rows[0]["total"])
 
 
 @lru_cache(maxsize=None)
@@ -171,41 +211,56 @@ def _list_statement(*, by_completed: bool, by_search: bool, sort: SortKey):
     )
 
 
+# The columns that PUT and PATCH .../complete change (besides updated_at).
+_UPDATE_SHAPES = (("title", "description"), ("completed",))
+
+
 def replace_task(
-    session: Session, *, owner: UUID, task_id: UUID, title: str, description: str | None, now
+    session: Connection, *, owner: UUID, task_id: UUID, title: str, description: str | None, now
 ) -> TaskPublic | None:
-    return _update(session, owner, task_id, now, title=title, description=description)
+    values = {"title": title, "description": description}
+    return _update(session, owner, task_id, now, values)
 
 
-def set_completed(session: Session, *, owner: UUID, task_id: UUID, completed: bool, now) -> TaskPublic | None:
-    return _update(session, owner, task_id, now, completed=completed)
+def set_completed(session: Connection, *, owner: UUID, task_id: UUID, completed: bool, now) -> TaskPublic | None:
+    return _update(session, owner, task_id, now, {"completed": completed})
 
 
-def _update(session: Session, owner: UUID, task_id: UUID, now, **values) -> TaskPublic | None:
-    statement = (
+def _update(session: Connection, owner: UUID, task_id: UUID, now, values: dict) -> TaskPublic | None:
+    statement = _update_statement(tuple(values))
+    rows = _execute(session, statement, {**values, "task_id": task_id, "owner": owner, "now": now})
+    return _task(rows[0]) if rows else None
+
+
+@lru_cache(maxsize=None)
+def _update_statement(columns: tuple[str, ...]):
+    """The UPDATE of these columns and `updated_at`, built once per shape."""
+    changes = {column: bindparam(column, type_=_tasks.c[column].type) for column in columns}
+    return (
         update(_tasks)
-        .where(_tasks.c.id == task_id, _tasks.c.user_id == owner)
-        .values(**values, updated_at=_later_than_before(now))
+        .where(*_THIS_TASK)
+        .values(**changes, updated_at=_later_than_before())
         .returning(*_tasks.c)
     )
-    row = session.execute(statement).first()
-    return _task(row) if row else None
 
 
-def _later_than_before(now):
+def _later_than_before():
     """`now`, or just after the stored `updated_at` if that is not earlier: a change never
     moves `updated_at` back, whatever the clock of the container that makes it."""
+    now = bindparam("now", type_=_tasks.c.updated_at.type)
     just_after_stored = _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval)
-    return func.greatest(bindparam("now", now, type_=_tasks.c.updated_at.type), just_after_stored)
+    return func.greatest(now, just_after_stored)
 
 
-def delete_task(session: Session, *, owner: UUID, task_id: UUID) -> bool:
-    statement = delete(_tasks).where(_tasks.c.id == task_id, _tasks.c.user_id == owner).returning(_tasks.c.id)
-    return session.execute(statement).first() is not None
+def delete_task(session: Connection, *, owner: UUID, task_id: UUID) -> bool:
+    return bool(_execute(session, _DELETE, {"task_id": task_id, "owner": owner}))
 
 
-def ping(session: Session) -> None:
-    session.execute(select(1)).one()
+_PING = select(1)
+
+
+def ping(session: Connection) -> None:
+    _execute(session, _PING, {})
 
 
 def _escape_like(text: str) -> str:

@@ -24,11 +24,11 @@ MAX_OFFSET = 2**63 - 1
 MAX_SEARCH_LENGTH = 1000
 
 
-async def task_service(request: Request) -> TaskService:
+def _tasks(request: Request) -> TaskService:
+    # Read from the app, not through a dependency: FastAPI resolves dependencies on every call.
     return request.app.state.tasks
 
 
-Tasks = Annotated[TaskService, Depends(task_service)]
 TaskId = Annotated[UUID, Path(description="The task's id.")]
 IdempotencyKey = Annotated[
     str | None,
@@ -126,14 +126,9 @@ _LIST_HEADERS = {
     },
 )
 async def create_task(
-    owner: Owner,
-    draft: TaskWrite,
-    tasks: Tasks,
-    request: Request,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
+    owner: Owner, draft: TaskWrite, request: Request, response: Response, idempotency_key: IdempotencyKey = None
 ):
-    task = await run_blocking(tasks.create, owner, draft, idempotency_key)
+    task = await run_blocking(_tasks(request).create, owner, draft, idempotency_key)
     response.headers["Location"] = _public_path(request, f"/api/{owner}/tasks/{task.id}")
     return task
 
@@ -142,11 +137,10 @@ async def create_task(
 async def list_tasks(
     owner: Owner,
     task_filter: Annotated[TaskFilter, Depends(task_filter)],
-    tasks: Tasks,
     request: Request,
     response: Response,
 ):
-    page = await run_blocking(tasks.list, owner, task_filter)
+    page = await run_blocking(_tasks(request).list, owner, task_filter)
     response.headers["X-Total-Count"] = str(page.total)
     if links := _page_links(request, owner, task_filter, page.total):
         response.headers["Link"] = links
@@ -154,24 +148,24 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
-async def get_task(owner: Owner, task_id: TaskId, tasks: Tasks):
-    return await run_blocking(tasks.get, owner, task_id)
+async def get_task(owner: Owner, task_id: TaskId, request: Request):
+    return await run_blocking(_tasks(request).get, owner, task_id)
 
 
 @router.put("/{task_id}", response_model=TaskPublic, responses=error_responses(404))
-async def replace_task(owner: Owner, task_id: TaskId, draft: TaskWrite, tasks: Tasks):
-    return await run_blocking(tasks.replace, owner, task_id, draft)
+async def replace_task(owner: Owner, task_id: TaskId, draft: TaskWrite, request: Request):
+    return await run_blocking(_tasks(request).replace, owner, task_id, draft)
 
 
 @router.delete("/{task_id}", status_code=204, response_class=Response, responses=error_responses(404))
-async def delete_task(owner: Owner, task_id: TaskId, tasks: Tasks):
-    await run_blocking(tasks.delete, owner, task_id)
+async def delete_task(owner: Owner, task_id: TaskId, request: Request):
+    await run_blocking(_tasks(request).delete, owner, task_id)
     return Response(status_code=204)
 
 
 @router.patch("/{task_id}/complete", response_model=TaskPublic, responses=error_responses(404))
-async def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, tasks: Tasks):
-    return await run_blocking(tasks.set_completed, owner, task_id, completion.completed)
+async def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, request: Request):
+    return await run_blocking(_tasks(request).set_completed, owner, task_id, completion.completed)
 
 
 health_router = APIRouter(tags=["health"])
@@ -182,6 +176,6 @@ health_router = APIRouter(tags=["health"])
     response_model=dict[Literal["status"], Literal["ok"]],
     responses=error_responses(500, 503),
 )
-async def health(tasks: Tasks):
-    await run_blocking(tasks.check_database)
+async def health(request: Request):
+    await run_blocking(_tasks(request).check_database)
     return {"status": "ok"}

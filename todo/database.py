@@ -21,9 +21,10 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from todo import local_database
 from todo.errors import DatabaseUnavailable
 from todo.schema import prepare_schema
-from todo.settings import Settings
+from todo.settings import Settings, psycopg_url
 
 logger = logging.getLogger("todo.database")
 
@@ -33,7 +34,9 @@ registry.register("postgresql.psycopg_startup_facts", "todo.pg_dialect", "Psycop
 
 
 def make_engine(settings: Settings) -> Engine:
-    url = make_url(settings.database_url)
+    # Without DATABASE_URL (a local run; create_app checked that the package is there), the
+    # embedded server starts now, on the first request, so that importing the app stays free of it.
+    url = make_url(settings.database_url or psycopg_url(local_database.start()))
     if url.drivername == "postgresql+psycopg":
         url = url.set(drivername="postgresql+psycopg_startup_facts")
     engine = create_engine(

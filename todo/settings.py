@@ -16,20 +16,31 @@ MIN_SECRET_BYTES = 32
 _POSTGRES_SCHEMES = ("postgres://", "postgresql://", "postgresql+psycopg2://")
 
 
+def psycopg_url(url: str) -> str:
+    """A PostgreSQL URL as pasted (postgres://, postgresql://, …) for the psycopg 3 driver."""
+    if url.startswith("postgresql+psycopg://"):
+        return url
+    for scheme in _POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://…)")
+
+
 class MissingDatabaseUrl(RuntimeError):
     """The service was started without a database to serve on."""
 
     def __init__(self) -> None:
         super().__init__(
             "DATABASE_URL is not set: set it to a PostgreSQL connection string "
-            "(locally, `make run` starts an embedded PostgreSQL and sets it)"
+            "(local runs with requirements-local.txt installed use an embedded PostgreSQL instead)"
         )
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    # A PostgreSQL URL; empty until set, and the app refuses to start without one.
+    # A PostgreSQL URL. Empty: a local run serves on the embedded PostgreSQL (todo.local_database);
+    # where that package is not installed (Lambda), the app refuses to start.
     database_url: str = ""
     # Connections kept by one process; a Lambda container serves one request at a time.
     db_pool_size: int = 5
@@ -55,12 +66,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def use_psycopg_driver(cls, url: str) -> str:
-        if not url or url.startswith("postgresql+psycopg://"):
-            return url
-        for scheme in _POSTGRES_SCHEMES:
-            if url.startswith(scheme):
-                return "postgresql+psycopg://" + url[len(scheme):]
-        raise ValueError("DATABASE_URL must be a PostgreSQL URL (postgresql://…)")
+        return psycopg_url(url) if url else url
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from todo.errors import DatabaseUnavailable
+from todo.exceptions import DatabaseUnavailable
 from todo.schema import prepare_schema
 from todo.settings import Settings
 

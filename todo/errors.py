@@ -1,4 +1,4 @@
-"""Domain errors, and the one place where every error becomes an RFC 9457 problem document."""
+"""The one place where every error becomes an RFC 9457 problem document."""
 
 import logging
 from http import HTTPStatus
@@ -11,43 +11,21 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import get_route_path
 
+from todo.exceptions import (
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidToken,
+    KeySetUnavailable,
+    MissingToken,
+    NotTheTokensUser,
+    TaskNotFound,
+)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Seconds a client should wait before trying again while the database is unreachable.
 RETRY_AFTER_SECONDS = 2
 
 logger = logging.getLogger("todo.errors")
-
-
-class TaskNotFound(Exception):
-    """No task with this id belongs to this user (whether or not another user has one)."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be reached, or did not answer in time."""
-
-
-class MissingToken(Exception):
-    """Authentication is on and the request carries no bearer token."""
-
-
-class InvalidToken(Exception):
-    """The bearer token does not prove anything; the message says why, never quoting it."""
-
-
-class NotTheTokensUser(Exception):
-    """A valid token whose subject is not the user of the path."""
-
-
-class KeySetUnavailable(Exception):
-    """The token issuer's key set could not be fetched, or is not a usable JWKS."""
-
-
-class SchemaNotReady(DatabaseUnavailable):
-    """The database's schema is not one this code can serve (yet): a 503, like an outage."""
-
-
-class IdempotencyKeyReused(Exception):
-    """A create's Idempotency-Key names a task of this user with another title or description."""
 
 
 class FieldProblem(BaseModel):

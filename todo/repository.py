@@ -7,15 +7,13 @@ the driver (`_execute`). The functions take a Core connection: the ORM's session
 its bookkeeping to every call, and these statements need none of it.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import lru_cache
-from typing import Literal
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
-    Connection,
     BigInteger,
+    Connection,
     Integer,
     Interval,
     String,
@@ -30,28 +28,11 @@ from sqlalchemy import (
 )
 
 from todo.database import run_sql
-from todo.models import Task, TaskPublic, User
-
-SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+from todo.models import SortKey, Task, TaskFilter, TaskPage, TaskPublic, User
 
 _tasks = Task.__table__
 _users = User.__table__
 _ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    completed: bool | None = None
-    search: str | None = None
-    sort: SortKey = "-created_at"
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class TaskPage:
-    tasks: list[TaskPublic]
-    total: int
 
 
 def _task(row) -> TaskPublic:

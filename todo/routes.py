@@ -15,8 +15,15 @@ from pydantic import BeforeValidator
 
 from todo.blocking import run_blocking
 from todo.identity import Owner
-from todo.models import IDEMPOTENCY_KEY_MAX_LENGTH, StorableText, TaskCompletion, TaskPublic, TaskWrite
-from todo.repository import SortKey, TaskFilter
+from todo.models import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    SortKey,
+    StorableText,
+    TaskCompletion,
+    TaskFilter,
+    TaskPublic,
+    TaskWrite,
+)
 from todo.service import TaskService
 
 MAX_LIMIT = 100

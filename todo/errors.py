@@ -18,6 +18,7 @@ from todo.exceptions import (
     KeySetUnavailable,
     MissingToken,
     NotTheTokensUser,
+    StoredTaskBreaksRule,
     TaskNotFound,
 )
 
@@ -110,6 +111,17 @@ async def _on_idempotency_key_reused(request: Request, exc: IdempotencyKeyReused
     )
 
 
+async def _on_stored_task_breaks_rule(request: Request, exc: StoredTaskBreaksRule) -> JSONResponse:
+    if exc.field is None:
+        detail = "The stored task breaks one of the rules on a task's fields; nothing was changed."
+    else:
+        detail = (
+            f"The stored task's {exc.field} breaks the rules on that field (it was written before they "
+            "existed), so nothing was changed. A PUT with a valid title and description repairs the task."
+        )
+    return problem_response(409, detail)
+
+
 async def _on_database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
     logger.warning("database unavailable: %r", exc.__cause__ or exc)
     return problem_response(
@@ -149,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(TaskNotFound, _on_task_not_found)
     app.add_exception_handler(IdempotencyKeyReused, _on_idempotency_key_reused)
+    app.add_exception_handler(StoredTaskBreaksRule, _on_stored_task_breaks_rule)
     app.add_exception_handler(DatabaseUnavailable, _on_database_unavailable)
     app.add_exception_handler(MissingToken, _on_missing_token)
     app.add_exception_handler(InvalidToken, _on_invalid_token)

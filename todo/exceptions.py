@@ -32,3 +32,13 @@ class NotTheTokensUser(Exception):
 
 class KeySetUnavailable(Exception):
     """The token issuer's key set could not be fetched, or is not a usable JWKS."""
+
+
+class StoredTaskBreaksRule(Exception):
+    """The database refused a change because the stored task breaks a rule on its fields: a row
+    written before the rule existed, which the migration left as it was. `field` names the
+    field (None when the rule is not about one the client can send)."""
+
+    def __init__(self, field: str | None):
+        super().__init__(field)
+        self.field = field

@@ -170,7 +170,14 @@ async def delete_task(owner: Owner, task_id: TaskId, request: Request):
     return Response(status_code=204)
 
 
-@router.patch("/{task_id}/complete", response_model=TaskPublic, responses=error_responses(404))
+@router.patch(
+    "/{task_id}/complete",
+    response_model=TaskPublic,
+    responses={
+        **error_responses(404),
+        409: {"description": "The stored task breaks a rule on its title or description; a PUT repairs it."},
+    },
+)
 async def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, request: Request):
     return await run_blocking(_tasks(request).set_completed, owner, task_id, completion.completed)
 

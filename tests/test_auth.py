@@ -18,7 +18,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conftest import make_app
+from conftest import make_app, open_client
 from support.api import assert_no_leak, complete_url, task_url, tasks_url
 from support.live_server import uvicorn_server
 from support.service_log import service_log
@@ -186,6 +186,34 @@ def test_a_non_uuid_user_id_is_still_400_without_a_token(send, endpoint):
 
     assert reply.status == 400, reply.text
     assert reply.json()["errors"][0]["loc"] == ["path", "user_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("POST", "", b'{"title": ', 400),  # not JSON at all: refused before any route runs
+        ("POST", "", b'{"title": "\xff"}', 400),  # not UTF-8
+        ("POST", "", b'{"title": "' + b"x" * 70_000 + b'"}', 413),
+        ("POST", "", b"[1]", 401),  # JSON, just not a task: the token comes first
+        ("POST", "", b"{}", 401),
+        ("PATCH", f"/{TASK}/complete", b'{"completed": "yes"}', 401),
+        ("GET", "?limit=many", None, 401),
+        ("GET", "/not-a-task-id", None, 401),
+    ],
+    ids=["malformed", "not utf-8", "too large", "array", "no title", "bad completed", "bad query", "bad task id"],
+)
+def test_only_a_body_that_cannot_be_read_is_refused_before_the_missing_token(jwks_app, user, method, path, body, status):
+    client = open_client(jwks_app)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+
+    reply = client.request(method, tasks_url(user) + path, content=body, headers=headers)
+
+    assert reply.status_code == status, reply.text
+    client.close()
+
+
+def test_a_token_without_exp_is_accepted(send, user):
+    assert call(send, "list", user, bearer(token_for(user, exp=None))).status == 200
 
 
 def test_health_docs_and_openapi_need_no_token(send):

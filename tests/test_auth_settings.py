@@ -165,22 +165,23 @@ def test_cors_lets_a_browser_send_the_authorization_header():
 _LOADED = "import sys, handler; print(sorted(m for m in sys.modules if m.split('.')[0] in ('jwt', 'cryptography', 'cffi') or m == 'todo.tokens'))"
 
 
-def _environment_without_auth() -> dict:
+def _import_environment() -> dict:
+    """The test process's environment without authentication, and a database that importing the
+    handler never contacts (it does no I/O), but that it needs in order to start."""
     env = {name: value for name, value in os.environ.items() if name not in AUTH_VARIABLES}
-    # Importing the handler needs a database URL (it connects only on the first request).
-    env["DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/none"
+    env["DATABASE_URL"] = "postgresql://nobody@import-only.invalid/none"
     return env
 
 
 def test_with_auth_off_importing_the_handler_loads_no_jwt_library():
-    env = _environment_without_auth()
+    env = _import_environment()
     result = subprocess.run([sys.executable, "-c", _LOADED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
 
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_with_auth_on_the_jwt_library_is_loaded_at_import_not_on_the_first_request():
-    env = _environment_without_auth()
+    env = _import_environment()
     env["AUTH_JWT_SECRET"] = SECRET
     result = subprocess.run([sys.executable, "-c", _LOADED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
 

@@ -22,6 +22,7 @@ from conftest import make_app
 from support.api import check_error_response, complete_url, task_url, tasks_url
 from support.live_server import uvicorn_server
 from support.postgres import fresh_database
+from support.processes import stop
 from support.tokens import bearer
 from support.transports import lambda_sender
 
@@ -60,12 +61,7 @@ def better_auth(request, postgres_server_url) -> Iterator[tuple[str, str]]:
                 pytest.fail(f"the Better Auth server did not start: {process.stderr.read()[-2000:]}")
             yield request.param, json.loads(first_line[0])["url"]
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def sign_up_and_get_token(base_url: str, name: str) -> tuple[str, str]:

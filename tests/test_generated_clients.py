@@ -16,10 +16,8 @@ import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ import httpx
 import pytest
 
 from support.npm import npm_tool
+from support.processes import free_port, stop, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPESCRIPT_PROGRAM = Path(__file__).parent / "support" / "typescript_client" / "calls.ts"
@@ -51,12 +50,6 @@ TSCONFIG = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
@@ -66,7 +59,7 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def live_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """uvicorn serving handler:app, as `make run` does, on this run's database."""
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
     env = dict(os.environ, DATABASE_URL=postgres_url, DOCS_ENABLED="true")
     with open(log_path, "wb") as log:
@@ -76,26 +69,10 @@ def live_url(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"uvicorn exited with {server.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(base_url + "/health", timeout=10).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_healthy(server, base_url, name="uvicorn", log_path=log_path, timeout_s=STARTUP_TIMEOUT_S)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
 
 
 @pytest.fixture(scope="module")

@@ -182,16 +182,20 @@ def test_the_schema_comparison_sees_a_check_constraint_that_differs(new_database
     assert schema_of(first)["columns"] == schema_of(second)["columns"]
 
 
-def run_alembic_check(url: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT)}
+def run_module(url: str, module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python -m module args…` from the repository, on the database `url`, as an operator runs it."""
     return subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"), "check"],
+        [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
-        env=env,
+        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def run_alembic_check(url: str) -> subprocess.CompletedProcess:
+    return run_module(url, "alembic", "-c", str(REPO_ROOT / "alembic.ini"), "check")
 
 
 def test_alembic_check_finds_nothing_to_add_to_the_migrations(new_database):
@@ -375,15 +379,7 @@ def test_db_migrate_on_start_false_in_the_environment_keeps_a_fresh_process_from
 
 
 def run_migrate_command(url: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "INFO"}
-    return subprocess.run(
-        [sys.executable, "-m", "todo.migrate", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module(url, "todo.migrate", *args, LOG_LEVEL="INFO")
 
 
 def test_the_migrate_command_makes_an_empty_database_current_and_then_changes_nothing(new_database):

@@ -14,7 +14,7 @@ OPERATIONS = {
     ("get", "/api/{}/tasks/{}"): {"200", "400", "404"},
     ("put", "/api/{}/tasks/{}"): {"200", "400", "404"},
     ("delete", "/api/{}/tasks/{}"): {"204", "400", "404"},
-    ("patch", "/api/{}/tasks/{}/complete"): {"200", "400", "404"},
+    ("patch", "/api/{}/tasks/{}/complete"): {"200", "400", "404", "409"},
     ("get", "/health"): {"200", "503"},
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

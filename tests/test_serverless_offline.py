@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ import httpx
 import pytest
 
 from support.npm import npm_tool
+from support.processes import free_port, wait_until_healthy
 
 # One worker runs it under pytest-xdist, beside tests/test_package.py: osls offline serves the zip
 # that the session's package build makes (package.artifact), and one osls offline is enough.
@@ -32,12 +31,6 @@ pytest_plugins = ["support.lambda_package_fixture"]
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 120
 PROBLEM = "application/problem+json"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _python_first_on_path(bin_dir: Path) -> str:
@@ -74,7 +67,7 @@ def _stop(process: subprocess.Popen) -> None:
 def offline_url(lambda_package, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     osls = npm_tool("osls")
     work = tmp_path_factory.mktemp("offline")
-    http_port, lambda_port = _free_port(), _free_port()
+    http_port, lambda_port = free_port(), free_port()
     env = dict(os.environ)
     env.update(
         DATABASE_URL=postgres_url,
@@ -94,19 +87,11 @@ def offline_url(lambda_package, postgres_url: str, tmp_path_factory: pytest.Temp
         )
     base_url = f"http://127.0.0.1:{http_port}"
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"osls offline exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                # The first answer also proves the Python handler started and reached PostgreSQL.
-                if httpx.get(base_url + "/health", timeout=30).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"osls offline did not answer in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")
-            time.sleep(0.5)
+        # The first answer also proves the Python handler started and reached PostgreSQL.
+        wait_until_healthy(
+            process, base_url, name="osls offline", log_path=log_path, timeout_s=STARTUP_TIMEOUT_S,
+            poll_s=0.5, request_timeout_s=30,
+        )
         yield base_url
     finally:
         _stop(process)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from todo import local_database
-from todo.errors import DatabaseUnavailable
+from todo.exceptions import DatabaseUnavailable
 from todo.schema import prepare_schema
 from todo.settings import Settings, psycopg_url
 

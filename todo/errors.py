@@ -1,4 +1,4 @@
-"""Domain errors, and the one place where every error becomes an RFC 9457 problem document."""
+"""The one place where every error becomes an RFC 9457 problem document."""
 
 import logging
 from http import HTTPStatus
@@ -11,43 +11,22 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.routing import get_route_path
 
+from todo.exceptions import (
+    DatabaseUnavailable,
+    IdempotencyKeyReused,
+    InvalidToken,
+    KeySetUnavailable,
+    MissingToken,
+    NotTheTokensUser,
+    StoredTaskBreaksRule,
+    TaskNotFound,
+)
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # Seconds a client should wait before trying again while the database is unreachable.
 RETRY_AFTER_SECONDS = 2
 
 logger = logging.getLogger("todo.errors")
-
-
-class TaskNotFound(Exception):
-    """No task with this id belongs to this user (whether or not another user has one)."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be reached, or did not answer in time."""
-
-
-class MissingToken(Exception):
-    """Authentication is on and the request carries no bearer token."""
-
-
-class InvalidToken(Exception):
-    """The bearer token does not prove anything; the message says why, never quoting it."""
-
-
-class NotTheTokensUser(Exception):
-    """A valid token whose subject is not the user of the path."""
-
-
-class KeySetUnavailable(Exception):
-    """The token issuer's key set could not be fetched, or is not a usable JWKS."""
-
-
-class SchemaNotReady(DatabaseUnavailable):
-    """The database's schema is not one this code can serve (yet): a 503, like an outage."""
-
-
-class IdempotencyKeyReused(Exception):
-    """A create's Idempotency-Key names a task of this user with another title or description."""
 
 
 class FieldProblem(BaseModel):
@@ -132,6 +111,17 @@ async def _on_idempotency_key_reused(request: Request, exc: IdempotencyKeyReused
     )
 
 
+async def _on_stored_task_breaks_rule(request: Request, exc: StoredTaskBreaksRule) -> JSONResponse:
+    if exc.field is None:
+        detail = "The stored task breaks one of the rules on a task's fields; nothing was changed."
+    else:
+        detail = (
+            f"The stored task's {exc.field} breaks the rules on that field (it was written before they "
+            "existed), so nothing was changed. A PUT with a valid title and description repairs the task."
+        )
+    return problem_response(409, detail)
+
+
 async def _on_database_unavailable(request: Request, exc: DatabaseUnavailable) -> JSONResponse:
     logger.warning("database unavailable: %r", exc.__cause__ or exc)
     return problem_response(
@@ -171,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(TaskNotFound, _on_task_not_found)
     app.add_exception_handler(IdempotencyKeyReused, _on_idempotency_key_reused)
+    app.add_exception_handler(StoredTaskBreaksRule, _on_stored_task_breaks_rule)
     app.add_exception_handler(DatabaseUnavailable, _on_database_unavailable)
     app.add_exception_handler(MissingToken, _on_missing_token)
     app.add_exception_handler(InvalidToken, _on_invalid_token)

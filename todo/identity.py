@@ -14,7 +14,7 @@ from uuid import UUID
 from fastapi import Depends, Path, Request
 
 from todo.blocking import run_blocking
-from todo.errors import NotTheTokensUser
+from todo.exceptions import NotTheTokensUser
 
 if TYPE_CHECKING:
     from todo.settings import Settings

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
-from todo.errors import SchemaNotReady
+from todo.exceptions import SchemaNotReady
 from todo.schema import BASELINE, HEAD, Step
 
 # Beside the package, in the repository and in the Lambda package alike.

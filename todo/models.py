@@ -5,8 +5,9 @@ table and the request bodies share.
 """
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, StrictBool, StringConstraints
@@ -117,3 +118,25 @@ class TaskPublic(TaskFields):
     completed: bool
     created_at: datetime
     updated_at: datetime
+
+
+SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """What a listing asks for: which of the owner's tasks, in which order, which page."""
+
+    completed: bool | None = None
+    search: str | None = None
+    sort: SortKey = "-created_at"
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of a listing, and how many tasks match in all."""
+
+    tasks: list[TaskPublic]
+    total: int

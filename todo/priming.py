@@ -29,7 +29,7 @@ from fastapi import FastAPI
 
 from todo import repository
 from todo.blocking import run_inline
-from todo.models import TaskPublic
+from todo.models import SortKey, TaskFilter, TaskPublic
 
 logger = logging.getLogger("todo.priming")
 
@@ -69,8 +69,8 @@ def prime_statements(app: FastAPI) -> None:
             repository.insert_task(connection, task=task)
             for by_completed in (False, True):
                 for search in ("", "priming"):
-                    for sort in get_args(repository.SortKey):
-                        task_filter = repository.TaskFilter(
+                    for sort in get_args(SortKey):
+                        task_filter = TaskFilter(
                             completed=True if by_completed else None, search=search or None, sort=sort
                         )
                         repository.list_tasks(connection, owner=owner, task_filter=task_filter)

@@ -7,15 +7,14 @@ the driver (`_execute`). The functions take a Core connection: the ORM's session
 its bookkeeping to every call, and these statements need none of it.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, timedelta
 from functools import lru_cache
-from typing import Literal
 from uuid import UUID, uuid4
 
+import psycopg
 from sqlalchemy import (
-    Connection,
     BigInteger,
+    Connection,
     Integer,
     Interval,
     String,
@@ -28,30 +27,15 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from todo.database import run_sql
-from todo.models import Task, TaskPublic, User
-
-SortKey = Literal["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
+from todo.exceptions import StoredTaskBreaksRule
+from todo.models import SortKey, Task, TaskFilter, TaskPage, TaskPublic, User
 
 _tasks = Task.__table__
 _users = User.__table__
 _ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-@dataclass(frozen=True)
-class TaskFilter:
-    completed: bool | None = None
-    search: str | None = None
-    sort: SortKey = "-created_at"
-    limit: int = 100
-    offset: int = 0
-
-
-@dataclass(frozen=True)
-class TaskPage:
-    tasks: list[TaskPublic]
-    total: int
 
 
 def _task(row) -> TaskPublic:
@@ -226,9 +210,24 @@ def set_completed(session: Connection, *, owner: UUID, task_id: UUID, completed:
     return _update(session, owner, task_id, now, {"completed": completed})
 
 
+# The field that each of the table's rules is about, as a client can name and repair it.
+_FIELD_OF_CONSTRAINT = {
+    "ck_tasks_title_length": "title",
+    "ck_tasks_title_not_blank": "title",
+    "ck_tasks_description_length": "description",
+}
+
+
 def _update(session: Connection, owner: UUID, task_id: UUID, now, values: dict) -> TaskPublic | None:
     statement = _update_statement(tuple(values))
-    rows = _execute(session, statement, {**values, "task_id": task_id, "owner": owner, "now": now})
+    try:
+        rows = _execute(session, statement, {**values, "task_id": task_id, "owner": owner, "now": now})
+    except DBAPIError as exc:
+        # The request's values are valid (the API checked them), so a broken rule is the stored
+        # row's: one written before the rule existed (its constraint is still NOT VALID).
+        if isinstance(exc.orig, psycopg.errors.CheckViolation):
+            raise StoredTaskBreaksRule(_FIELD_OF_CONSTRAINT.get(exc.orig.diag.constraint_name)) from exc
+        raise
     return _task(rows[0]) if rows else None
 
 
@@ -246,10 +245,11 @@ def _update_statement(columns: tuple[str, ...]):
 
 def _later_than_before():
     """`now`, or just after the stored `updated_at` if that is not earlier: a change never
-    moves `updated_at` back, whatever the clock of the container that makes it."""
+    moves `updated_at` back, whatever the clock of the container that makes it. Nor before
+    `created_at`, which a row written before that rule existed may hold in the future."""
     now = bindparam("now", type_=_tasks.c.updated_at.type)
     just_after_stored = _tasks.c.updated_at + literal(_ONE_MICROSECOND, Interval)
-    return func.greatest(now, just_after_stored)
+    return func.greatest(now, just_after_stored, _tasks.c.created_at)
 
 
 def delete_task(session: Connection, *, owner: UUID, task_id: UUID) -> bool:

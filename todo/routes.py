@@ -15,8 +15,15 @@ from pydantic import BeforeValidator
 
 from todo.blocking import run_blocking
 from todo.identity import Owner
-from todo.models import IDEMPOTENCY_KEY_MAX_LENGTH, StorableText, TaskCompletion, TaskPublic, TaskWrite
-from todo.repository import SortKey, TaskFilter
+from todo.models import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    SortKey,
+    StorableText,
+    TaskCompletion,
+    TaskFilter,
+    TaskPublic,
+    TaskWrite,
+)
 from todo.service import TaskService
 
 MAX_LIMIT = 100
@@ -163,7 +170,14 @@ async def delete_task(owner: Owner, task_id: TaskId, request: Request):
     return Response(status_code=204)
 
 
-@router.patch("/{task_id}/complete", response_model=TaskPublic, responses=error_responses(404))
+@router.patch(
+    "/{task_id}/complete",
+    response_model=TaskPublic,
+    responses={
+        **error_responses(404),
+        409: {"description": "The stored task breaks a rule on its title or description; a PUT repairs it."},
+    },
+)
 async def complete_task(owner: Owner, task_id: TaskId, completion: TaskCompletion, request: Request):
     return await run_blocking(_tasks(request).set_completed, owner, task_id, completion.completed)
 

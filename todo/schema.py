@@ -19,7 +19,7 @@ from sqlalchemy.exc import ProgrammingError
 from sqlmodel import SQLModel
 
 from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from todo.errors import SchemaNotReady
+from todo.exceptions import SchemaNotReady
 
 logger = logging.getLogger("todo.schema")
 

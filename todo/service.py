@@ -6,9 +6,8 @@ from uuid import UUID, uuid4
 
 from todo import repository
 from todo.database import Database
-from todo.errors import IdempotencyKeyReused, TaskNotFound
-from todo.models import TaskPublic, TaskWrite
-from todo.repository import TaskFilter, TaskPage
+from todo.exceptions import IdempotencyKeyReused, TaskNotFound
+from todo.models import TaskFilter, TaskPage, TaskPublic, TaskWrite
 
 
 def _now() -> datetime:

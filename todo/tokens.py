@@ -18,7 +18,7 @@ from typing import Any
 import jwt
 from jwt import PyJWK
 
-from todo.errors import InvalidToken, KeySetUnavailable, MissingToken
+from todo.exceptions import InvalidToken, KeySetUnavailable, MissingToken
 
 # Clock skew allowed on exp, nbf and iat.
 LEEWAY_SECONDS = 30

@@ -28,7 +28,6 @@ import fcntl
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import URL, make_url
+
+from support.processes import free_port, stop
 
 INSTALL_COMMAND = "sudo apt-get install -y pgbouncer"
 DEFAULT_POOL_SIZE = 5
@@ -117,7 +118,7 @@ def pgbouncer(server_url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE, max_
         # A free port can be taken between choosing it and PgBouncer binding it: try again.
         last_error: PgBouncerError | None = None
         for _attempt in range(3):
-            port = _free_port()
+            port = free_port()
             config = _write_config(workdir, server, port, pool_size, max_client_conn, run_as)
             process = subprocess.Popen(
                 [*_drop_root(run_as), binary, str(config)],
@@ -130,13 +131,13 @@ def pgbouncer(server_url: str | URL, *, pool_size: int = DEFAULT_POOL_SIZE, max_
             try:
                 _wait_until_serving(process, url, workdir)
             except PgBouncerError as exc:
-                _stop(process)
+                stop(process)
                 last_error = exc
                 continue
             try:
                 yield url.render_as_string(hide_password=False)
             finally:
-                _stop(process)
+                stop(process)
             return
         raise last_error or PgBouncerError("PgBouncer did not start")
     finally:
@@ -229,12 +230,6 @@ def _ini_value(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _unprivileged_user() -> pwd.struct_passwd:
     for name in ("postgres", "nobody"):
         with contextlib.suppress(KeyError):
@@ -285,12 +280,3 @@ def _log_tail(workdir: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # SIGTERM: PgBouncer's immediate shutdown
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)

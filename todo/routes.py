@@ -149,6 +149,11 @@ async def list_tasks(
     limit: Limit = MAX_LIMIT,
     offset: Offset = 0,
 ):
+    # Kept short: FastAPI reads an endpoint's source (tokenizing it) on its first call.
+    return await _list_answer(request, owner, completed, q, sort, limit, offset)
+
+
+async def _list_answer(request: Request, owner: UUID, completed, q, sort, limit, offset) -> Response:
     task_filter = TaskFilter(
         completed=None if completed is None else completed == "true", search=q, sort=sort, limit=limit, offset=offset
     )

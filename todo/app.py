@@ -7,12 +7,7 @@ from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.identity import token_verifier
 from todo.logs import configure_logging
-from todo.middleware import (
-    ProblemCORSMiddleware,
-    RequestBodyMiddleware,
-    RequestContextMiddleware,
-    UnexpectedErrorMiddleware,
-)
+from todo.middleware import RequestMiddleware
 from todo.openapi import install_bearer_scheme, install_openapi
 from todo.routes import health_router, router
 from todo.service import TaskService
@@ -49,16 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
     if app.state.token_verifier is not None:
         install_bearer_scheme(app)
-    # The last added runs first: request context, CORS, the body checks, the last-resort 500.
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RequestBodyMiddleware)
+    # One layer: request id and access line, CORS (when configured), the body checks, the
+    # last-resort 500, in that order.
+    cors = None
     if settings.cors_origins:
-        app.add_middleware(
-            ProblemCORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Content-Type", "Authorization", "X-Request-ID", "Idempotency-Key"],
-            expose_headers=["Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After", "Allow"],
-        )
-    app.add_middleware(RequestContextMiddleware)
+        cors = {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+            "allow_headers": ["Content-Type", "Authorization", "X-Request-ID", "Idempotency-Key"],
+            "expose_headers": ["Location", "Link", "X-Total-Count", "X-Request-ID", "Retry-After", "Allow"],
+        }
+    app.add_middleware(RequestMiddleware, cors=cors)
     return app

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import psycopg
-from psycopg.rows import dict_row
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -204,9 +203,9 @@ def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
     """
     dbapi_connection = connection.connection.dbapi_connection
     try:
-        with dbapi_connection.cursor(row_factory=dict_row) as cursor:
+        with dbapi_connection.cursor() as cursor:
             cursor.execute(sql, values)
-            return cursor.fetchall() if cursor.description else []
+            return _rows_as_dicts(cursor)
     except psycopg.Error as error:
         lost = connection.dialect.is_disconnect(error, dbapi_connection, None)
         if lost:
@@ -217,6 +216,16 @@ def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
             sql, values, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost,
             dialect=connection.dialect,
         ) from error
+
+
+def _rows_as_dicts(cursor: psycopg.Cursor) -> list[dict]:
+    """The rows as dicts by column name. Like psycopg's dict_row, with the names read from the
+    result itself: dict_row builds a column description object per column on every call."""
+    result = cursor.pgresult
+    if result is None or not result.nfields:
+        return []
+    names = [result.fname(i).decode() for i in range(result.nfields)]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _raise_translated(exc: DBAPIError) -> NoReturn:

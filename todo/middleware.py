@@ -1,12 +1,12 @@
 """ASGI middleware: request ids and the access log, the body size limit, and the last-resort
-500. Plain ASGI rather than BaseHTTPMiddleware: no extra task or copy per request."""
+500, in one plain ASGI layer (no extra task or copy per request); and CORS."""
 
 import codecs
 import logging
 import time
 import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -39,19 +39,34 @@ def _client_request_id(scope: Scope) -> str | None:
     return None
 
 
-class RequestContextMiddleware:
-    """Gives every request an id (echoed in X-Request-ID and on every log line) and writes one
-    access-log line per request. The outermost layer: every answer passes through it."""
+class RequestMiddleware:
+    """The one layer every request passes through, outermost:
 
-    def __init__(self, app: ASGIApp):
+    - gives every request an id (echoed in X-Request-ID and on every log line) and writes one
+      access-log line per request;
+    - refuses, before anything parses them, bodies over 64 KiB (declared up front or streamed
+      in chunks) and bodies that are not UTF-8 (RFC 8259: JSON between systems is UTF-8; Python
+      would otherwise guess UTF-16 or UTF-32 from the first bytes). A NUL byte counts as not
+      UTF-8 JSON: JSON text never holds one raw, and UTF-16 text without a BOM is full of them;
+    - turns anything unexpected into a 500 problem document, with the full error in the log.
+
+    One layer rather than three: each layer is a call and a wrapped `send` per request. With
+    CORS configured, CORS runs between the request id and the body checks, so that its headers
+    are on every answer, the body checks' and the 500 too.
+    """
+
+    def __init__(self, app: ASGIApp, cors: dict | None = None):
         self.app = app
         self._cold = True
+        self._checked_app = ProblemCORSMiddleware(self._checked, **cors) if cors else self._checked
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or PRIMING_SCOPE_KEY in scope.get("extensions", ()):
-            await self.app(scope, receive, send)
+            # A priming request is nobody's: no id, no access line, no cold-start flag.
+            await self._checked_app(scope, receive, send)
             return
         request_id = _client_request_id(scope) or uuid.uuid4().hex
+        request_id_header = (b"x-request-id", request_id.encode("latin-1"))
         token = request_id_var.set(request_id)
         cold, self._cold = self._cold, False
         started = time.perf_counter()
@@ -62,13 +77,13 @@ class RequestContextMiddleware:
             nonlocal status, body_bytes
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+                message["headers"] = [*message.get("headers", ()), request_id_header]
             else:
                 body_bytes += len(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self._checked_app(scope, receive, send_with_request_id)
         finally:
             route = scope.get("route")
             lambda_context = scope.get("aws.context")
@@ -84,71 +99,14 @@ class RequestContextMiddleware:
             _write_access_line(fields, lambda_context)
             request_id_var.reset(token)
 
-
-def _write_access_line(fields: dict, lambda_context) -> None:
-    """The access line, as `access_log.info` would write it, minus logging's walk up the call
-    stack for the caller's file and line (no JSON line carries them; it costs as much as
-    formatting the line). On Lambda the line is also a CloudWatch metrics record (todo/metrics.py)."""
-    if access_log.isEnabledFor(logging.INFO):
-        extra = {"fields": fields}
-        if lambda_context is not None:
-            extra["json_members"] = emf_json(fields, lambda_context)
-        record = access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=extra)
-        access_log.handle(record)
-
-
-class _WatchedSend:
-    """`send`, remembering whether the answer has begun (after that, no other can be sent)."""
-
-    def __init__(self, send: Send):
-        self._send = send
-        self.response_started = False
-
-    async def __call__(self, message: Message) -> None:
-        self.response_started = self.response_started or message["type"] == "http.response.start"
-        await self._send(message)
-
-
-class UnexpectedErrorMiddleware:
-    """Turns anything unexpected into a 500 problem document, with the full error in the log.
-    The innermost layer, so that CORS headers and request ids are added to that answer too."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        watched_send = _WatchedSend(send)
-        try:
-            await self.app(scope, receive, watched_send)
-        except Exception:
-            logger.exception("unhandled error")
-            if scope["type"] != "http" or watched_send.response_started:
-                raise
-            await problem_response(500, "The server failed to answer this request.")(scope, receive, send)
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
-
-
-class BodyNotUtf8(HTTPException):
-    def __init__(self) -> None:
-        super().__init__(400, "The body is not JSON text in UTF-8.")
-
-
-class RequestBodyMiddleware:
-    """Refuses, before anything parses them, bodies over 64 KiB (declared up front or streamed
-    in chunks) and bodies that are not UTF-8 (RFC 8259: JSON between systems is UTF-8; Python
-    would otherwise guess UTF-16 or UTF-32 from the first bytes). A NUL byte counts as not
-    UTF-8 JSON: JSON text never holds one raw, and UTF-16 text without a BOM is full of them."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _checked(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, behind the body checks and the last-resort 500."""
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            try:
+                await self.app(scope, receive, send)
+            except Exception:
+                logger.exception("unhandled error")
+                raise
             return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -156,6 +114,7 @@ class RequestBodyMiddleware:
             return
         received = 0
         utf8 = codecs.getincrementaldecoder("utf-8")()
+        response_started = False
 
         async def checking_receive() -> Message:
             nonlocal received
@@ -173,14 +132,43 @@ class RequestBodyMiddleware:
                     raise BodyNotUtf8()
             return message
 
-        watched_send = _WatchedSend(send)
+        async def watched_send(message: Message) -> None:
+            # Once an answer has begun, no other can be sent.
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
             await self.app(scope, checking_receive, watched_send)
-        except (BodyTooLarge, BodyNotUtf8) as exc:
-            # Raised where FastAPI does not turn it into an answer itself.
-            if watched_send.response_started:
+        except Exception:
+            # FastAPI answers the body checks' errors itself (they are HTTPExceptions); what
+            # reaches here is unexpected.
+            logger.exception("unhandled error")
+            if response_started:
                 raise
-            await _send_problem(exc, scope, receive, send)
+            await problem_response(500, "The server failed to answer this request.")(scope, receive, send)
+
+
+def _write_access_line(fields: dict, lambda_context) -> None:
+    """The access line, as `access_log.info` would write it, minus logging's walk up the call
+    stack for the caller's file and line (no JSON line carries them; it costs as much as
+    formatting the line). On Lambda the line is also a CloudWatch metrics record (todo/metrics.py)."""
+    if access_log.isEnabledFor(logging.INFO):
+        extra = {"fields": fields}
+        if lambda_context is not None:
+            extra["json_members"] = emf_json(fields, lambda_context)
+        record = access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None, extra=extra)
+        access_log.handle(record)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+
+
+class BodyNotUtf8(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(400, "The body is not JSON text in UTF-8.")
 
 
 async def _send_problem(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:

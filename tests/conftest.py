@@ -7,7 +7,7 @@
 - ``postgres_url``: a fresh PostgreSQL database for this run (one per xdist worker),
   dropped at the end.
 - ``backend``: one app per database backend for the whole session; ``client`` is a fresh
-  TestClient on it for each test. Tests are isolated by using a new random user id each
+  in-process client (``support/asgi_client.py``) on it for each test. Tests are isolated by using a new random user id each
   (every query of the API is scoped by user), never by another test's leftovers.
 
 To run the API tests on another backend (say PgBouncer in transaction mode), add a fixture
@@ -27,6 +27,7 @@ from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL, make_url
 
 from support.api import check_error_response
+from support.asgi_client import InProcessClient
 from support.npm import install_in_background
 from support.postgres import ServerChoice, choose_server, fresh_database, postgres_server
 
@@ -180,15 +181,16 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
 
 def open_client(app: Any, secrets: list[str] = ()):
-    """A TestClient that checks every error answer against the contract's rules for errors.
+    """A client that checks every error answer against the contract's rules for errors.
 
-    Not entered as a context manager: like Mangum with lifespan off, no lifespan events run.
+    Like Mangum with lifespan off, no lifespan events run.
     """
-    from fastapi.testclient import TestClient
-
-    client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
-    client.event_hooks["response"] = [lambda response: check_error_response(response, secrets)]
-    return client
+    return InProcessClient(
+        app,
+        raise_server_exceptions=False,
+        follow_redirects=False,
+        event_hooks={"response": [lambda response: check_error_response(response, secrets)]},
+    )
 
 
 @pytest.fixture

@@ -29,12 +29,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 from psycopg import sql
 from psycopg.rows import dict_row
 from sqlalchemy.engine import URL, make_url
 
 from support.api import check_error_response, complete_url, media_type, task_url, tasks_url
+from support.asgi_client import InProcessClient
 from support.pgbouncer import DEFAULT_POOL_SIZE, show
 from support.tcp_proxy import TcpProxy
 
@@ -160,13 +160,13 @@ def start_proxy() -> Iterator[Callable[[str, int], TcpProxy]]:
 
 class Apps:
     """Builds apps the way the Lambda does (one per container), with a small connect budget,
-    and TestClients on them; closes their pools at the end of the test."""
+    and clients on them; closes their pools at the end of the test."""
 
     def __init__(self) -> None:
         self._apps: list[Any] = []
-        self._clients: list[TestClient] = []
+        self._clients: list[InProcessClient] = []
 
-    def client(self, url: str) -> TestClient:
+    def client(self, url: str) -> InProcessClient:
         """A client on a new app whose database is `url`."""
         from todo.app import create_app
         from todo.settings import Settings
@@ -176,9 +176,9 @@ class Apps:
         self._apps.append(app)
         return self.another_client(app, url)
 
-    def another_client(self, app: Any, url: str) -> TestClient:
+    def another_client(self, app: Any, url: str) -> InProcessClient:
         """One more client on the same app (one per thread)."""
-        client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+        client = InProcessClient(app, raise_server_exceptions=False, follow_redirects=False)
         parsed = make_url(url)
         secrets = [url, *(part for part in (parsed.host, parsed.password, parsed.database) if part)]
         # Every error answer is held to the contract's rules (problem document, no leaks).
@@ -229,13 +229,13 @@ def new_user() -> str:
     return str(uuid.uuid4())
 
 
-def create(client: TestClient, user: str, title: str, description: str | None = None) -> dict:
+def create(client: InProcessClient, user: str, title: str, description: str | None = None) -> dict:
     response = client.post(tasks_url(user), json={"title": title, "description": description})
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def call_endpoint(client: TestClient, endpoint: str, user: str, task_id: str):
+def call_endpoint(client: InProcessClient, endpoint: str, user: str, task_id: str):
     """One request to the endpoint, about `task_id` where it takes one."""
     if endpoint == "create":
         return client.post(tasks_url(user), json={"title": "made after the fault"})
@@ -492,7 +492,7 @@ def test_a_keyed_create_retried_by_the_client_after_a_fault_makes_the_task_once(
 class Writer(threading.Thread):
     """Creates tasks one after another until stopped, remembering what was acknowledged."""
 
-    def __init__(self, client: TestClient, user: str):
+    def __init__(self, client: InProcessClient, user: str):
         super().__init__(daemon=True)
         self.client, self.user = client, user
         self.acknowledged: list[dict] = []

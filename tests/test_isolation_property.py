@@ -17,13 +17,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from support.api import assert_task_shape, complete_url, task_url, tasks_url
+from support.asgi_client import InProcessClient
 from support.tokens import SECRET, bearer, claims, hs256
 
 USERS = 3
@@ -48,7 +49,7 @@ class TokenCarryingClient:
     """A client whose every request carries a bearer token of the user in its path, or of
     `as_user` when given."""
 
-    def __init__(self, client: TestClient):
+    def __init__(self, client: httpx.Client):
         self._client = client
 
     def request(self, method: str, url: str, *, as_user: str | None = None, **kwargs):
@@ -79,13 +80,13 @@ def isolation_client(request, postgres_url: str):
 
     with_tokens = request.param == "with tokens"
     app = create_app(Settings(database_url=postgres_url, auth_jwt_secret=SECRET if with_tokens else None))
-    with TestClient(app, raise_server_exceptions=True) as client:
+    with InProcessClient(app) as client:
         yield TokenCarryingClient(client) if with_tokens else client
     app.state.database.dispose()
 
 
 class UsersAndTasks(RuleBasedStateMachine):
-    client: TestClient  # set by the test below
+    client: httpx.Client  # set by the test below
 
     @initialize()
     def new_users(self) -> None:

@@ -14,6 +14,7 @@ import pytest
 from conftest import make_app, open_client
 from support.service_log import service_log
 from support.api import problem, tasks_url
+from support.asgi_client import InProcessClient
 
 APP_ORIGIN = "https://app.example"
 OTHER_ORIGIN = "https://evil.example"
@@ -95,11 +96,9 @@ def test_a_listed_origin_can_read_the_answer_and_its_headers(cors_client, user):
 
 @pytest.mark.parametrize("origin", [OTHER_ORIGIN, "http://app.example", APP_ORIGIN + ".evil.example", "null", "*"])
 def test_another_origin_is_not_allowed(cors_app, user, origin):
-    from fastapi.testclient import TestClient
-
     # A client that does not check the shape of error answers: the refused preflight has a
     # test of its own below.
-    client = TestClient(cors_app)
+    client = InProcessClient(cors_app)
     for response in (
         preflight(client, tasks_url(user), origin),
         client.get(tasks_url(user), headers={"Origin": origin}),

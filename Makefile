@@ -35,8 +35,11 @@ run: $(VENV)/.runtime
 
 # The tests run `npm ci` themselves, in the background while they start (tests/support/npm.py).
 # loadgroup: the tests of one xdist_group (the Lambda zip and osls offline on it) share a worker.
+# Byte code is written even where PYTHONDONTWRITEBYTECODE is set: otherwise every process of the
+# run (xdist workers, the cold-start tests' children) compiles the app, and pytest rewrites its
+# plugins' assertions, anew.
 test: $(VENV)/.test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 package: $(VENV)/.test node_modules/.package-lock.json
 	scripts/package.sh

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -35,6 +32,7 @@ from sqlalchemy.engine import URL, make_url
 
 from support.api import check_error_response, complete_url, media_type, task_url, tasks_url
 from support.asgi_client import InProcessClient
+from support.cold_starts import cold_starts
 from support.pgbouncer import DEFAULT_POOL_SIZE, show
 from support.tcp_proxy import TcpProxy
 
@@ -629,8 +627,7 @@ user = str(uuid.uuid4())
 # Make the engine now (no connection yet), so that the processes meet at the database: the
 # first request then goes straight to connecting and creating the tables.
 app.state.database.engine
-print("READY", flush=True)
-sys.stdin.readline()  # everyone starts when the test says so
+wait_for_go()  # everyone starts when the test says so
 created = client.post(f"/api/{user}/tasks", json={"title": "cold start"})
 listed = client.get(f"/api/{user}/tasks")
 print("RESULT " + json.dumps({
@@ -649,38 +646,15 @@ def test_processes_starting_at_once_on_an_empty_database_all_serve(backend, requ
     route = route_for(request, server, backend)
     with new_database(server) as empty:
         url = server.url(empty, route.host, route.port)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-        env.pop("DATABASE_URL", None)
-        processes = [
-            subprocess.Popen(
-                [sys.executable, "-c", COLD_START, url],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=REPO_ROOT,
-                env=env,
-            )
-            for _ in range(COLD_STARTS)
-        ]
-        try:
-            for process in processes:  # imported, app built, no database touched yet
-                line = process.stdout.readline()
-                assert line.strip() == "READY", f"a process did not start: {line!r} {process.stderr.read()}"
-            for process in processes:
-                process.stdin.write("go\n")
-                process.stdin.flush()
-            outputs = [process.communicate(timeout=60) for process in processes]
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+        # Imported, each app built, no database touched yet: then all at once.
+        with cold_starts(COLD_START, COLD_STARTS, url) as processes:
+            processes.go()
+            finished = processes.finish(timeout=60)
 
         results = []
-        for (stdout, stderr), process in zip(outputs, processes):
-            lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
-            assert process.returncode == 0 and lines, f"exit {process.returncode}\n{stdout}\n{stderr}"
+        for process in finished:
+            lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
+            assert process.returncode == 0 and lines, f"exit {process.returncode}\n{process.stdout}\n{process.stderr}"
             results.append(json.loads(lines[-1][len("RESULT ") :]))
         for result in results:
             (created_status, task), (listed_status, listed) = result["created"], result["listed"]

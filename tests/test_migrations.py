@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from conftest import make_app, open_client
 from support.api import problem, tasks_url
+from support.cold_starts import ColdStarts, cold_starts
 from support.postgres import fresh_database
 from support.service_log import service_log
 from support.tcp_proxy import TcpProxy
@@ -447,8 +448,7 @@ app = create_app(Settings(database_url=sys.argv[1], db_connect_budget=float(sys.
 client = TestClient(app, raise_server_exceptions=False)
 user = str(uuid.uuid4())
 app.state.database.engine
-print("READY", flush=True)
-sys.stdin.readline()
+wait_for_go()
 created = client.post(f"/api/{user}/tasks", json={"title": "cold start"})
 print("RESULT " + json.dumps({"user": user, "status": created.status_code, "body": created.json(),
                               "retry_after": created.headers.get("retry-after")}), flush=True)
@@ -457,45 +457,14 @@ app.state.database.dispose()
 COLD_STARTS = 4
 
 
-def start_processes(url: str, budget: float) -> list[subprocess.Popen]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    env.pop("DATABASE_URL", None)
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", COLD_START, url, str(budget)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO_ROOT,
-            env=env,
-        )
-        for _ in range(COLD_STARTS)
-    ]
-    for process in processes:
-        line = process.stdout.readline()
-        assert line.strip() == "READY", f"a process did not start: {line!r} {process.stderr.read()}"
-    for process in processes:
-        process.stdin.write("go\n")
-        process.stdin.flush()
-    return processes
-
-
-def finish(processes: list[subprocess.Popen]) -> list[tuple[dict, list[dict]]]:
+def finish(processes: ColdStarts) -> list[tuple[dict, list[dict]]]:
     """Each process's result and its JSON log lines."""
     finished = []
-    try:
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=90)
-            results = [json.loads(line[7:]) for line in stdout.splitlines() if line.startswith("RESULT ")]
-            assert process.returncode == 0 and results, f"exit {process.returncode}\n{stdout}\n{stderr}"
-            logs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-            finished.append((results[-1], logs))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    for process in processes.finish(timeout=90):
+        results = [json.loads(line[7:]) for line in process.stdout.splitlines() if line.startswith("RESULT ")]
+        assert process.returncode == 0 and results, f"exit {process.returncode}\n{process.stdout}\n{process.stderr}"
+        logs = [json.loads(line) for line in process.stdout.splitlines() if line.startswith("{")]
+        finished.append((results[-1], logs))
     return finished
 
 
@@ -548,11 +517,12 @@ def test_cold_starts_at_once_on_an_older_database_wait_for_one_migration(backend
     from todo.schema import HEAD
 
     url, ids = older_database_with_tasks(new_database)
-    with schema_lock_held(url):
-        processes = start_processes(route(request, backend, url), budget=30)
-        # Every process has checked the schema, found it behind and queued for the lock.
-        wait_until(lambda: waiting_for_the_lock(url) == COLD_STARTS, "every cold start waits for the lock")
-    finished = finish(processes)
+    with cold_starts(COLD_START, COLD_STARTS, route(request, backend, url), "30") as processes:
+        with schema_lock_held(url):
+            processes.go()
+            # Every process has checked the schema, found it behind and queued for the lock.
+            wait_until(lambda: waiting_for_the_lock(url) == COLD_STARTS, "every cold start waits for the lock")
+        finished = finish(processes)
 
     assert [result["status"] for result, _ in finished] == [201] * COLD_STARTS, finished
     upgrades = [line for _, logs in finished for line in logs if line["message"].startswith("schema upgrade")]
@@ -569,10 +539,11 @@ def test_cold_starts_that_cannot_get_the_schema_lock_within_the_budget_answer_50
 ):
     url, ids = older_database_with_tasks(new_database)
     before = schema_of(url)
-    with schema_lock_held(url):
-        processes = start_processes(route(request, backend, url), budget=1.5)
-        finished = finish(processes)
-        assert waiting_for_the_lock(url) == 0  # gave up: none is left waiting
+    with cold_starts(COLD_START, COLD_STARTS, route(request, backend, url), "1.5") as processes:
+        with schema_lock_held(url):
+            processes.go()
+            finished = finish(processes)
+            assert waiting_for_the_lock(url) == 0  # gave up: none is left waiting
 
     for result, _ in finished:
         assert result["status"] == 503, result

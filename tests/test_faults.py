@@ -21,7 +21,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -38,7 +37,6 @@ from support.tcp_proxy import TcpProxy
 
 pytest_plugins = ["support.pgbouncer_fixture"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Small on purpose: an outage answers within about this long.
 CONNECT_BUDGET = 1.5

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import URL, make_url
 
@@ -76,14 +77,25 @@ def pytest_configure_node(node) -> None:
     node.workerinput[_WORKER_INPUT_KEY] = node.config.stash[_SERVER_URL]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Schemathesis makes one test per API operation, but on pytest 9 their node ids leave the
-    operation out, so all seven share one id and pytest-xdist would run just one of them. Each
-    gets the id its name shows: `test_x[POST /api/{user_id}/tasks]`."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Two node ids that pytest 9 leaves as pytest-xdist does not expect:
+
+    - Schemathesis makes one test per API operation, but their node ids leave the operation
+      out, so all seven share one id and pytest-xdist would run just one of them. Each gets
+      the id its name shows: `test_x[POST /api/{user_id}/tasks]`.
+    - `--dist loadgroup` sends the tests of one `xdist_group` to one worker by the group name
+      at the end of their node ids, which pytest-xdist writes where pytest 9 no longer reads
+      it. Without it the group's tests spread over the workers, and each worker starts
+      serverless-offline, or waits for the package another is building.
+    """
+    group_by_name = getattr(config.option, "loadgroup", False)  # set on pytest-xdist's workers
     for item in items:
         label = getattr(item, "operation_label", None)
         if label and not item.nodeid.endswith(f"[{label}]"):
             item._id = item.parent.id.child(item.originalname).with_params(label)
+        groups = sorted({str(mark.args[0]) for mark in item.iter_markers("xdist_group")})
+        if group_by_name and groups and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 # --- databases ---------------------------------------------------------------------------

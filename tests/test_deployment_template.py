@@ -18,7 +18,8 @@ import pytest
 
 from support.lambda_package import ROOT, STATE_PATH, TEMPLATE_PATH, without_database_url
 
-pytestmark = pytest.mark.package
+# With the other tests of the package, on the worker that builds it.
+pytestmark = [pytest.mark.package, pytest.mark.xdist_group("lambda-package")]
 pytest_plugins = ["support.lambda_package_fixture"]
 
 CFN_LINT = Path(sys.executable).with_name("cfn-lint")

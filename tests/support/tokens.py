@@ -111,7 +111,9 @@ class JwksServer:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/api/auth/jwks"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever checks for shutdown() every poll_interval: its default, 0.5 s, would be
+        # spent at the end of every test that stops a key set.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self._thread.start()
 
     def serve(self, document: dict | bytes, status: int = 200) -> None:

@@ -9,8 +9,10 @@ BIN := $(VENV)/bin
 # the cold-start tests) would each compile the same modules.
 UV_VERSION := 0.13.8
 UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
-# pytest-xdist workers; `make test TEST_WORKERS=0` runs in one process.
-TEST_WORKERS ?= auto
+# pytest-xdist workers: one more than the cores, because a good part of the suite waits (on
+# timeouts it tests, on child processes, on the Lambda build's downloads) while another worker
+# can use the core. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 .PHONY: run test package bench load migrate
 

@@ -5,8 +5,9 @@ every ASGI message: about 3 ms of CPU per request here, against about 1 ms for t
 itself. The suite sends tens of thousands of requests, so the tests use this client instead.
 It builds the same ASGI scope as TestClient (host "testserver", client ("testclient", 50000),
 the path percent-decoded) and runs the app to completion on an event loop of the calling
-thread (each thread that sends gets a loop of its own). The app's blocking calls still go to a
-worker thread, as under any ASGI server.
+thread (each thread that sends gets a loop of its own), with the app's blocking work (the
+database) run inline, as the Lambda adapter runs it. The tests under uvicorn cover the worker
+thread that an ASGI server uses instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+
+from todo.blocking import run_inline
 
 CLIENT_ADDRESS = ("testclient", 50000)
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -85,11 +88,14 @@ class InProcessTransport(httpx.BaseTransport):
                 assert answer, "the app sent a body before starting its answer"
                 chunks.append(bytes(message.get("body", b"")))
 
+        inline = run_inline.set(True)
         try:
             self._loop().run_until_complete(self.app(scope, receive, send))
         except Exception:
             if self.raise_server_exceptions:
                 raise
+        finally:
+            run_inline.reset(inline)
         if not answer:
             if self.raise_server_exceptions:
                 raise AssertionError("the app sent no answer")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from pydantic import ValidationError
 
 from conftest import make_app, open_client
 from support.tokens import SECRET, jwks, new_key
+from support.python_processes import run_python
 from todo.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,10 +58,10 @@ def test_a_broken_auth_setting_is_refused(monkeypatch, case):
 def test_the_service_does_not_start_on_a_broken_auth_setting_and_says_why_in_one_line(case, entry):
     environment, message = BROKEN[case]
     env = {name: value for name, value in os.environ.items() if name not in AUTH_VARIABLES}
-    command = [sys.executable, "-c", "import handler"]
+    arguments = ["-c", "import handler"]
     if entry == "uvicorn":
-        command = [sys.executable, "-m", "uvicorn", "handler:app", "--port", "0", "--log-level", "warning"]
-    result = subprocess.run(command, cwd=ROOT, env={**env, **environment}, capture_output=True, text=True, timeout=60)
+        arguments = ["-m", "uvicorn", "handler:app", "--port", "0", "--log-level", "warning"]
+    result = run_python(arguments, cwd=ROOT, env={**env, **environment}, timeout=60)
 
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -175,7 +174,7 @@ def _import_environment() -> dict:
 
 def test_with_auth_off_importing_the_handler_loads_no_jwt_library():
     env = _import_environment()
-    result = subprocess.run([sys.executable, "-c", _LOADED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    result = run_python(["-c", _LOADED], cwd=ROOT, env=env, timeout=60, check=True)
 
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -183,6 +182,6 @@ def test_with_auth_off_importing_the_handler_loads_no_jwt_library():
 def test_with_auth_on_the_jwt_library_is_loaded_at_import_not_on_the_first_request():
     env = _import_environment()
     env["AUTH_JWT_SECRET"] = SECRET
-    result = subprocess.run([sys.executable, "-c", _LOADED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    result = run_python(["-c", _LOADED], cwd=ROOT, env=env, timeout=60, check=True)
 
     assert "'jwt'" in result.stdout and "'todo.tokens'" in result.stdout

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from conftest import make_app, open_client
 from support.api import problem, tasks_url
 from support.cold_starts import ColdStarts, cold_starts
 from support.postgres import fresh_database
+from support.python_processes import run_python
 from support.service_log import service_log
 from support.tcp_proxy import TcpProxy
 
@@ -185,13 +185,8 @@ def test_the_schema_comparison_sees_a_check_constraint_that_differs(new_database
 
 def run_module(url: str, module: str, *args: str, **env: str) -> subprocess.CompletedProcess:
     """`python -m module args…` from the repository, on the database `url`, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return run_python(
+        ["-m", module, *args], cwd=REPO_ROOT, env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), **env}
     )
 
 
@@ -244,11 +239,9 @@ handler.app.state.database.dispose()
 
 
 def cold_process(url: str, *, script: str = CHILD, **env: str) -> dict:
-    """A fresh Python process that imports `handler` with DATABASE_URL set and serves."""
+    """A new Python process that imports `handler` with DATABASE_URL set and serves."""
     process_env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO_ROOT), "LOG_LEVEL": "INFO", **env}
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, env=process_env, capture_output=True, text=True, timeout=120
-    )
+    done = run_python(["-c", script], cwd=REPO_ROOT, env=process_env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout + done.stderr
     return json.loads(lines[-1].removeprefix("RESULT "))

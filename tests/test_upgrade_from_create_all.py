@@ -13,7 +13,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from sqlalchemy.engine import make_url
 from conftest import make_app, open_client
 from support.api import tasks_url
 from support.postgres import fresh_database
+from support.python_processes import run_python
 from support.service_log import service_log
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -83,9 +83,7 @@ def old_service(tmp_path_factory) -> Path:
 def run_old_service(code: Path, url: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-c", OLD_SERVICE, url], cwd=code, env=env, capture_output=True, text=True, timeout=120
-    )
+    done = run_python(["-c", OLD_SERVICE, url], cwd=code, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     assert done.returncode == 0 and lines, done.stdout + done.stderr
     return json.loads(lines[-1].removeprefix("RESULT "))

@@ -26,9 +26,9 @@ from sqlalchemy.engine import make_url
 
 from conftest import make_app, open_client
 from support.api import problem, tasks_url
-from support.cold_starts import ColdStarts, cold_starts
+from support.cold_starts import cold_starts
 from support.postgres import fresh_database
-from support.python_processes import run_python
+from support.python_processes import ProcessesAtOnce, run_python
 from support.service_log import service_log
 from support.tcp_proxy import TcpProxy
 
@@ -450,7 +450,7 @@ app.state.database.dispose()
 COLD_STARTS = 4
 
 
-def finish(processes: ColdStarts) -> list[tuple[dict, list[dict]]]:
+def finish(processes: ProcessesAtOnce) -> list[tuple[dict, list[dict]]]:
     """Each process's result and its JSON log lines."""
     finished = []
     for process in processes.finish(timeout=90):

@@ -7,8 +7,9 @@
 - ``postgres_url``: a fresh PostgreSQL database for this run (one per xdist worker),
   dropped at the end.
 - ``backend``: one app per database backend for the whole session; ``client`` is a fresh
-  in-process client (``support/asgi_client.py``) on it for each test. Tests are isolated by using a new random user id each
-  (every query of the API is scoped by user), never by another test's leftovers.
+  in-process client (``support/asgi_client.py``) on it for each test. Tests are isolated by
+  using a new random user id each (every query of the API is scoped by user), never by
+  another test's leftovers.
 
 To run the API tests on another backend (say PgBouncer in transaction mode), add a fixture
 that yields its URL and one entry to ``BACKENDS``.

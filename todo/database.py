@@ -207,7 +207,7 @@ def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
             cursor.execute(sql, values)
             return _rows_as_dicts(cursor)
     except psycopg.Error as error:
-        lost = connection.dialect.is_disconnect(error, dbapi_connection, None)
+        lost = connection_lost(error, dbapi_connection, connection.dialect)
         if lost:
             # As SQLAlchemy does on a disconnect: the pool's other connections are suspect too.
             connection.invalidate(error)
@@ -216,6 +216,17 @@ def run_sql(connection: Connection, sql: str, values: dict) -> list[dict]:
             sql, values, error, psycopg.Error, hide_parameters=True, connection_invalidated=lost,
             dialect=connection.dialect,
         ) from error
+
+
+def connection_lost(error: psycopg.Error, dbapi_connection: psycopg.Connection, dialect: Dialect) -> bool:
+    """Whether `error` left the connection unusable. The dialect's test (closed or broken) misses
+    one case: when a reset makes the socket report an error before its end of stream, psycopg
+    raises "connection socket closed" before libpq has marked the connection broken. That
+    connection is still stuck in the statement it sent (its status is ACTIVE) and can never run
+    another, so it is as lost as a broken one, and a write that is safe to repeat is repeated."""
+    if dialect.is_disconnect(error, dbapi_connection, None):
+        return True
+    return dbapi_connection.pgconn.transaction_status == psycopg.pq.TransactionStatus.ACTIVE
 
 
 def _rows_as_dicts(cursor: psycopg.Cursor) -> list[dict]:

@@ -16,9 +16,13 @@ TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1
 
 .PHONY: run test package bench load migrate
 
+# The environment gets no pip of its own (ensurepip alone takes seconds): the interpreter's pip
+# puts uv into it. Where that pip is missing or older than 22.3 (no --python), ensurepip it is.
 $(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	|| { $(BIN)/python -m ensurepip --default-pip \
+	     && $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 
 $(VENV)/.runtime: requirements.txt requirements-local.txt | $(BIN)/uv
 	$(UV) -r requirements-local.txt

@@ -130,9 +130,41 @@ def problem_documents_leak_nothing(postgres_url: str):
     return problem_documents_leak_nothing
 
 
-@schema.parametrize()
-def test_every_operation_answers_as_documented(case, fuzzed_app, problem_documents_leak_nothing):
-    case.call_and_validate(app=fuzzed_app, additional_checks=[problem_documents_leak_nothing])
+# One test per operation, each building its Hypothesis test when it runs. Schemathesis's own
+# `schema.parametrize()` builds them while collecting, examples and coverage cases included:
+# about 9 s of CPU in every xdist worker, for tests that only one of them runs.
+OPERATIONS = [result.ok().label for result in schema.get_all_operations()]
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_every_operation_answers_as_documented(operation, fuzzed_app, problem_documents_leak_nothing):
+    def call_and_validate(case):
+        case.call_and_validate(app=fuzzed_app, additional_checks=[problem_documents_leak_nothing])
+
+    _run_every_phase(schema.find_operation_by_label(operation), call_and_validate)
+
+
+def _run_every_phase(operation, test) -> None:
+    """What `schema.parametrize()` runs for one operation (its examples, coverage and fuzzing
+    phases), with failures reported the way its pytest plugin reports them."""
+    from schemathesis.checks import load_all_checks
+    from schemathesis.core.failures import FailureGroup, as_reported_failure
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+    from schemathesis.python._constants.orchestrator import make_constants_value_source
+
+    load_all_checks()
+    hypothesis_test = build_operation_test(
+        config=schema.config,
+        operation=operation,
+        test_func=test,
+        given_kwargs={},
+        feedback=FeedbackSources(constants_value_source=make_constants_value_source(schema)),
+    )
+    try:
+        hypothesis_test()
+    except FailureGroup as failures:
+        raise as_reported_failure(failures) from None
 
 
 # Text at the edges of the rules for a task's fields and for `q`: the document must accept

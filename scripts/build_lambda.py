@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Build the Lambda deployment zip: runtime code + requirements.txt, for Linux on arm64 or x86_64.
 
-No Docker: pip downloads the manylinux wheels of the target platform (``--platform``,
-``--only-binary=:all:``), so a package without a wheel for the target fails the build instead of
+No Docker: uv (or pip, where there is no uv) downloads the manylinux wheels of the target
+platform (wheels only), so a package without a wheel for the target fails the build instead of
 being compiled for this machine.  Bytecode is compiled by an interpreter of the target's Python
 version (this script re-executes itself under ``python3.X`` when started by another one), in
 ``unchecked-hash`` mode: /var/task is read-only and the zip's timestamps are not the source's, so
@@ -41,7 +41,8 @@ GLIBC_MAX_MINOR = 34
 GLIBC_MIN_MINOR = 17
 ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # Dropped from the dependencies: console scripts (bin/), byte code of another interpreter, typing
-# stubs, hidden directories and documents (e.g. FastAPI's .agents/ notes). Licences and the rest
+# stubs, hidden directories and documents (e.g. FastAPI's .agents/ notes), hidden files at the top
+# (uv's .lock). Licences and the rest
 # of each *.dist-info stay: importlib.metadata reads them at run time.
 JUNK_DIRS = {"__pycache__"}
 JUNK_TOP_LEVEL_DIRS = {"bin"}
@@ -128,20 +129,43 @@ def installed_versions(target: Path) -> dict[str, str]:
     return versions
 
 
-def install_dependencies(args: argparse.Namespace, version: tuple[int, int], target: Path) -> None:
+def find_uv() -> str | None:
+    """uv, from $UV, the project's virtual environment (the Makefile installs it there) or PATH."""
+    for candidate in (os.environ.get("UV"), str(ROOT / ".venv" / "bin" / "uv"), shutil.which("uv")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def install_command(args: argparse.Namespace, version: tuple[int, int], target: Path) -> list[str]:
+    """The install of requirements.txt for the target: by uv where there is one (about ten times
+    less CPU than pip), else by pip. Both take wheels only, for CPython of the target's version on
+    manylinux up to glibc 2.GLIBC_MAX_MINOR, and compile nothing."""
     machine = ARCHITECTURES[args.architecture]
+    python_version = "%d.%d" % version
+    uv = find_uv()
+    if uv is not None:
+        return [
+            uv, "pip", "install", "--quiet", "--python", sys.executable, "--only-binary", ":all:",
+            "--python-platform", f"{machine}-manylinux_2_{GLIBC_MAX_MINOR}", "--python-version", python_version,
+            "--target", str(target), "-r", args.requirements,
+        ]
     platforms = [f"manylinux_2_{minor}_{machine}" for minor in range(GLIBC_MAX_MINOR, GLIBC_MIN_MINOR - 1, -1)]
     platforms.append(f"manylinux2014_{machine}")
     tag = "%d%d" % version
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--root-user-action", "ignore", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", "%d.%d" % version, "--abi", f"cp{tag}", "--abi", "abi3", "--abi", "none",
+        "--python-version", python_version, "--abi", f"cp{tag}", "--abi", "abi3", "--abi", "none",
         "--target", str(target), "-r", args.requirements,
     ]
     for platform in platforms:
         command += ["--platform", platform]
-    subprocess.run(command, check=True)
+    return command
+
+
+def install_dependencies(args: argparse.Namespace, version: tuple[int, int], target: Path) -> None:
+    subprocess.run(install_command(args, version, target), check=True)
 
     # Every pin of requirements.txt must be what was installed: a platform without the pinned
     # release's wheel must fail here, not ship another version.
@@ -168,7 +192,9 @@ def prune(target: Path) -> None:
             or relative.as_posix() in JUNK_PATHS
         ):
             shutil.rmtree(path)
-        elif path.is_file() and path.name.endswith(JUNK_SUFFIXES):
+        elif path.is_file() and (
+            path.name.endswith(JUNK_SUFFIXES) or (len(relative.parts) == 1 and path.name.startswith("."))
+        ):
             path.unlink()
 
 

@@ -3,7 +3,6 @@
     python bench/first_request_child.py service     # DATABASE_URL: import handler, then the calls
     python bench/first_request_child.py floor       # FLOOR_DATABASE_URL: the floor app behind Mangum
     python bench/first_request_child.py snapstart   # the service as SnapStart runs it (see below)
-    python bench/first_request_child.py dialect     # import handler, then time the PostgreSQL dialect's import
 
 `service` and `floor`: import, answer a first create (a cold start's first request), time one
 psycopg connect made the way the service makes it, then the first use of each other endpoint,
@@ -108,11 +107,12 @@ def connect_cpu_ms() -> float:
     import psycopg
 
     if connect_url is None:
-        engine = service.app.state.database.engine
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        from todo.database import connect_arguments
+        from psycopg.conninfo import conninfo_to_dict
 
-        arguments = connect_arguments(service.app.state.database._settings, engine.url.host)
+        from todo.database import connect_arguments, libpq_url
+
+        url = libpq_url(os.environ["DATABASE_URL"])
+        arguments = connect_arguments(service.app.state.database._settings, conninfo_to_dict(url).get("host"))
     else:
         url, arguments = connect_url, {"autocommit": True, "prepare_threshold": None}
     figures = []
@@ -127,13 +127,7 @@ def emit(figures: dict) -> None:
     print(json.dumps(figures), file=figures_out, flush=True)
 
 
-if mode == "dialect":
-    # What the first request's making of the engine imports: SQLAlchemy's PostgreSQL dialect.
-    started = time.process_time()
-    import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
-
-    emit({"dialect_import_cpu_ms": (time.process_time() - started) * 1000})
-elif mode == "snapstart":
+if mode == "snapstart":
     emit({"init_cpu_ms": import_cpu_ms})
     sys.stdin.readline()
     for hook, args, kwargs in restore_hooks:

@@ -370,7 +370,7 @@ def print_uvicorn(figures: dict, calls: int, rtt_ms: float) -> bool:
     return ok
 
 
-def print_first(service_runs: list[dict], floor_runs: list[dict], dialect_runs: list[dict]) -> bool:
+def print_first(service_runs: list[dict], floor_runs: list[dict]) -> bool:
     print(
         f"[first] The first requests of a fresh process (process CPU ms, medians of {len(service_runs)} processes)"
     )
@@ -395,10 +395,6 @@ def print_first(service_runs: list[dict], floor_runs: list[dict], dialect_runs: 
     print(
         f"  {'  one-time work beyond those':<34} {service_one_time:>9.1f} {floor_one_time:>9.1f}  "
         f"target <= {ONE_TIME_TARGET_MS:g} ms: {verdict(ok)}"
-    )
-    print(
-        f"  {'    of which importing SQLAlchemy':<34} {median_of(dialect_runs, 'dialect_import_cpu_ms'):>9.1f}"
-        "            (its PostgreSQL dialect, loaded when the first request makes the engine)"
     )
     print(
         "  first use of each other endpoint: CPU ms, and the ratio to its warm cost "
@@ -481,16 +477,14 @@ def main() -> int:
             create_floor_table(database_url)
         first_runs: list[dict] = []
         floor_first_runs: list[dict] = []
-        dialect_runs: list[dict] = []
         if parts & {"first", "snapstart"}:
             first_requests("service", service_env)  # creates the tables; not counted
             for _ in range(args.repeat):
                 first_runs.append(first_requests("service", service_env))
                 floor_first_runs.append(first_requests("floor", floor_env))
-                dialect_runs.append(first_requests("dialect", service_env))
         if "first" in parts:
             print()
-            results.append(print_first(first_runs, floor_first_runs, dialect_runs))
+            results.append(print_first(first_runs, floor_first_runs))
         if parts & {"uvicorn", "snapstart"}:
             with TcpProxy(target=server_address(args.database_url), delay_ms=args.rtt_ms / 2) as proxy:
                 if "uvicorn" in parts:

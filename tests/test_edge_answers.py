@@ -15,8 +15,8 @@ ORIGIN = "https://app.example"
 
 def test_a_cold_process_whose_pool_is_exhausted_answers_503_not_500(postgres_url):
     app = make_app(postgres_url, db_pool_size=1, db_connect_budget=0.5)
-    engine = app.state.database.engine
-    held = [engine.connect(), engine.connect()]  # the pool and its overflow, both busy
+    pool = app.state.database.pool
+    held = [pool.connect(), pool.connect()]  # the pool and its overflow, both busy
     try:
         response = open_client(app).get(tasks_url(str(uuid.uuid4())))
         problem(response, 503)

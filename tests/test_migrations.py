@@ -440,7 +440,7 @@ from todo.settings import Settings
 app = create_app(Settings(database_url=sys.argv[1], db_connect_budget=float(sys.argv[2]), log_level="INFO"))
 client = TestClient(app, raise_server_exceptions=False)
 user = str(uuid.uuid4())
-app.state.database.engine
+app.state.database.pool
 wait_for_go()
 created = client.post(f"/api/{user}/tasks", json={"title": "cold start"})
 print("RESULT " + json.dumps({"user": user, "status": created.status_code, "body": created.json(),

@@ -20,8 +20,6 @@ import pytest
 import schemathesis
 from schemathesis import Config
 
-from sqlalchemy import text
-
 from support.api import assert_no_leak, check_problem_document
 from support.postgres import fresh_database
 
@@ -269,9 +267,8 @@ def test_stateful_walk_over_the_links(fuzzed_app, problem_documents_leak_nothing
         def teardown(self):
             # Every scenario starts from an empty database: Hypothesis runs a scenario again to
             # explore and to shrink it, and the second run must meet what the first one met.
-            with fuzzed_app.state.database.engine.connect() as connection:
-                connection.execute(text("TRUNCATE tasks, users"))
-                connection.commit()
+            with fuzzed_app.state.database.connection() as connection:
+                connection.execute("TRUNCATE tasks, users")
             super().teardown()
 
     Workflow.run(

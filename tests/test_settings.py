@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from support.python_processes import run_python
 from todo.app import create_app
@@ -90,9 +89,9 @@ def test_statement_timeout_is_sent_to_a_direct_endpoint_only():
 def test_every_connection_has_the_statement_timeout_and_no_server_side_prepares(postgres_url):
     database = Database(Settings(database_url=postgres_url, db_statement_timeout_ms=4321))
     try:
-        with database.engine.connect() as connection:
-            assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "4321ms"
-            assert connection.connection.dbapi_connection.prepare_threshold is None
+        with database.connection() as connection:
+            assert connection.execute("SHOW statement_timeout").fetchone() == ("4321ms",)
+            assert connection.prepare_threshold is None
     finally:
         database.dispose()
 

@@ -60,12 +60,12 @@ def test_priming_creates_the_tables_and_writes_no_task_or_user(snapstart_init, d
 
 def test_after_restore_the_first_request_is_served_on_a_new_connection_and_logged_cold(snapstart_init):
     module, hooks = snapstart_init
-    pooled_before = module.app.state.database.engine.pool.checkedin()
+    pooled_before = module.app.state.database.pool.checkedin()
     assert pooled_before == 1  # priming left its connection in the pool, as a snapshot would hold it
 
     for hook in hooks:
         hook()
-    assert module.app.state.database.engine.pool.checkedin() == 0
+    assert module.app.state.database.pool.checkedin() == 0
 
     user = str(uuid.uuid4())
     with service_log() as log:

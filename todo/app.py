@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from todo import local_database, repository
+from todo import local_database
 from todo.database import Database
 from todo.errors import install_error_handlers
 from todo.identity import token_verifier
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # "/tasks/" is not "/tasks": an unknown path answers 404 rather than a redirect.
         redirect_slashes=False,
     )
-    database = Database(settings, prepare=repository.compile_statements)
+    database = Database(settings)
     app.state.database = database
     app.state.tasks = TaskService(database)
     app.state.token_verifier = token_verifier(settings)

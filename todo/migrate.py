@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection
@@ -64,28 +65,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from todo.database import make_engine
+    from todo.database import ConnectionLost, Database, make_engine
     from todo.logs import configure_logging
     from todo.schema import prepare_schema
     from todo.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    engine = make_engine(settings)
+    database = Database(settings)
     try:
-        revision = prepare_schema(
-            engine,
-            migrate=True,
-            lock_deadline=time.monotonic() + args.lock_timeout,
-            statement_timeout_ms=int(args.statement_timeout * 1000),
-        )
-    except (SchemaNotReady, OperationalError) as exc:
+        with database.connection() as connection:
+            revision = prepare_schema(
+                connection,
+                lambda: make_engine(settings, connection),
+                migrate=True,
+                lock_deadline=time.monotonic() + args.lock_timeout,
+                statement_timeout_ms=int(args.statement_timeout * 1000),
+            )
+    except (SchemaNotReady, psycopg.OperationalError, ConnectionLost, OperationalError) as exc:
         # Unreachable, a lock not granted in time, or a schema this code does not know: nothing
         # was changed (the transaction rolled back), and the pipeline must stop.
         print(f"the database was not migrated: {exc}", file=sys.stderr)
         return 1
     finally:
-        engine.dispose()
+        database.dispose()
     print(f"database schema at {revision}")
     return 0
 

@@ -5,9 +5,9 @@ process, and starts every container from that snapshot. What the init phase did,
 restored container pays again. AWS sets AWS_LAMBDA_INITIALIZATION_TYPE=snap-start during that
 init phase; then `handler` primes the app:
 
-- the database: the engine and its dialect, the table check, and every statement shape run
-  once (compiled into the engine's cache) in a transaction that is rolled back, so nothing
-  is written;
+- the database: the pool and its connection, the table check, and every statement shape
+  run once (psycopg's adapters for each of their values and columns) in a transaction that is
+  rolled back, so nothing is written;
 - the HTTP side: one request per route that changes nothing (a 404, an empty list, a 400),
   so FastAPI builds its per-route state and pydantic its first validations.
 
@@ -55,32 +55,27 @@ def prime(app: FastAPI) -> None:
 
 
 def prime_statements(app: FastAPI) -> None:
-    """Run every statement shape once, rolled back: each is compiled into the engine's cache."""
+    """Run every statement shape once, in a transaction that is rolled back."""
     database = app.state.database
     database.ensure_schema()
     owner, now = uuid4(), datetime.now(UTC)
     task = TaskPublic(
         id=uuid4(), user_id=owner, title="priming", description=None, completed=False, created_at=now, updated_at=now
     )
-    with database.engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="READ COMMITTED")
-        transaction = connection.begin()
-        try:
-            repository.insert_task(connection, task=task)
-            for by_completed in (False, True):
-                for search in ("", "priming"):
-                    for sort in get_args(SortKey):
-                        task_filter = TaskFilter(
-                            completed=True if by_completed else None, search=search or None, sort=sort
-                        )
-                        repository.list_tasks(connection, owner=owner, task_filter=task_filter)
-            repository.get_task(connection, owner=owner, task_id=task.id)
-            repository.replace_task(connection, owner=owner, task_id=task.id, title="t", description=None, now=now)
-            repository.set_completed(connection, owner=owner, task_id=task.id, completed=True, now=now)
-            repository.delete_task(connection, owner=owner, task_id=task.id)
-            repository.ping(connection)
-        finally:
-            transaction.rollback()
+    with database.connection() as connection, connection.transaction(force_rollback=True):
+        repository.insert_task(connection, task=task)
+        for by_completed in (False, True):
+            for search in ("", "priming"):
+                for sort in get_args(SortKey):
+                    task_filter = TaskFilter(
+                        completed=True if by_completed else None, search=search or None, sort=sort
+                    )
+                    repository.list_tasks(connection, owner=owner, task_filter=task_filter)
+        repository.get_task(connection, owner=owner, task_id=task.id)
+        repository.replace_task(connection, owner=owner, task_id=task.id, title="t", description=None, now=now)
+        repository.set_completed(connection, owner=owner, task_id=task.id, completed=True, now=now)
+        repository.delete_task(connection, owner=owner, task_id=task.id)
+        repository.ping(connection)
 
 
 async def _prime_routes(app: FastAPI) -> None:

@@ -9,13 +9,13 @@ this list to the migrations folder.
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+import psycopg
 from psycopg.errors import UndefinedTable
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import ProgrammingError
 from sqlmodel import SQLModel
 
 from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -33,11 +33,11 @@ SCHEMA_LOCK_KEY = 7_246_551_002
 # table names before it runs anything, so the query fails when alembic_version does not exist:
 # that happens only on an empty database or one made before migrations, which then costs a
 # second query (_TABLES). A current schema is one query, one round trip.
-_STATE = text(
-    "SELECT (SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) AS name) AS tables, "
-    "ARRAY(SELECT version_num FROM alembic_version) AS revisions"
+_STATE = (
+    "SELECT (SELECT count(to_regclass(name)) FROM unnest(CAST(%(names)s AS text[])) AS name), "
+    "ARRAY(SELECT version_num FROM alembic_version)"
 )
-_TABLES = text("SELECT count(to_regclass(name)) FROM unnest(CAST(:names AS text[])) AS name")
+_TABLES = "SELECT count(to_regclass(name)) FROM unnest(CAST(%(names)s AS text[])) AS name"
 
 
 class Step(Enum):
@@ -73,33 +73,38 @@ class SchemaState:
         return Step.CURRENT if every_table else Step.UNKNOWN
 
 
-def read_state(connection: Connection) -> SchemaState:
+def read_state(connection: psycopg.Connection) -> SchemaState:
     names = {"names": list(SQLModel.metadata.tables)}
-    in_transaction = connection.in_transaction()
+    in_transaction = connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     try:
         # In a transaction (the schema lock's), a savepoint keeps a failed query from ending it.
-        with connection.begin_nested() if in_transaction else contextlib.nullcontext():
-            row = connection.execute(_STATE, names).one()
-        return SchemaState(row.tables, tuple(row.revisions))
-    except ProgrammingError as error:
-        if not isinstance(error.orig, UndefinedTable):
-            raise
-    if not in_transaction:
-        connection.rollback()  # the failed statement's own (autocommit) transaction
-    return SchemaState(connection.execute(_TABLES, names).scalar_one(), None)
+        # Outside one (autocommit), a failed query leaves nothing to roll back.
+        with connection.transaction() if in_transaction else contextlib.nullcontext():
+            tables, revisions = connection.execute(_STATE, names).fetchone()
+        return SchemaState(tables, tuple(revisions))
+    except UndefinedTable:
+        pass
+    return SchemaState(connection.execute(_TABLES, names).fetchone()[0], None)
 
 
-def prepare_schema(engine: Engine, *, migrate: bool, lock_deadline: float, statement_timeout_ms: int) -> str:
+def prepare_schema(
+    connection: psycopg.Connection,
+    open_engine: Callable[[], Engine],
+    *,
+    migrate: bool,
+    lock_deadline: float,
+    statement_timeout_ms: int,
+) -> str:
     """Make the schema usable by this code; return the revision the database is at.
 
-    One round trip when it is current (or newer). Otherwise, when `migrate` is on, the one
-    transaction that holds the schema lock creates the tables (an empty database), adopts a
-    database made by create_all, or applies the pending migrations: all of it commits, or
-    none. Processes that start together wait for that lock until `lock_deadline` (a
-    time.monotonic() value), then give up (LockNotAvailable) having changed nothing.
+    One query on `connection` when it is current (or newer). Otherwise, when `migrate` is on,
+    an engine from `open_engine` (SQLAlchemy, for Alembic) runs the one transaction that holds the schema lock: it
+    creates the tables (an empty database), adopts a database made by create_all, or applies
+    the pending migrations, and all of it commits, or none. Processes that start together wait
+    for that lock until `lock_deadline` (a time.monotonic() value), then give up
+    (LockNotAvailable) having changed nothing.
     """
-    with engine.connect() as connection:
-        state = read_state(connection)
+    state = read_state(connection)
     if _usable(state):
         return state.revision
     if not migrate:
@@ -111,16 +116,17 @@ def prepare_schema(engine: Engine, *, migrate: bool, lock_deadline: float, state
         )
         raise SchemaNotReady(needed)
     lock_timeout_ms = max(1, int((lock_deadline - time.monotonic()) * 1000))
+    engine = open_engine()
     with locked_transaction(engine, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms) as (
-        connection
+        locked
     ):
         # Another process may have done it while this one waited for the lock.
-        state = read_state(connection)
+        state = read_state(locked.connection.dbapi_connection)
         if _usable(state):
             return state.revision
         from todo.migrate import apply  # Alembic: only a database that needs a change pays for it
 
-        apply(connection, state.next_step())
+        apply(locked, state.next_step())
     logger.info("schema %s: the database is at %s", state.next_step().value, HEAD)
     return HEAD
 

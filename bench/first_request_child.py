@@ -107,12 +107,11 @@ def connect_cpu_ms() -> float:
     import psycopg
 
     if connect_url is None:
-        from psycopg.conninfo import conninfo_to_dict
+        from todo.database import connect_arguments, connection_parameters
 
-        from todo.database import connect_arguments, libpq_url
-
-        url = libpq_url(os.environ["DATABASE_URL"])
-        arguments = connect_arguments(service.app.state.database._settings, conninfo_to_dict(url).get("host"))
+        url = ""
+        parameters = connection_parameters(os.environ["DATABASE_URL"])
+        arguments = {**parameters, **connect_arguments(service.app.state.database._settings, parameters.get("host"))}
     else:
         url, arguments = connect_url, {"autocommit": True, "prepare_threshold": None}
     figures = []

@@ -13,7 +13,7 @@ import pytest
 
 from support.python_processes import run_python
 from todo.app import create_app
-from todo.database import Database, connect_arguments
+from todo.database import Database, connect_arguments, connection_parameters
 from todo.settings import MissingDatabaseUrl, Settings
 
 NEON_PARAMS = "?sslmode=require&channel_binding=require"
@@ -84,6 +84,27 @@ def test_statement_timeout_is_sent_to_a_direct_endpoint_only():
     # Neon's pooler refuses every connection that sets a parameter in `options`.
     assert "options" not in pooled
     assert connect_arguments(Settings(db_statement_timeout_ms=0), "localhost").get("options") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # A password as pasted, not percent-encoded: a space, a slash and a percent sign.
+        (
+            "postgresql://app:a b/100%@db.example:5433/todo?sslmode=require",
+            {"host": "db.example", "port": 5433, "user": "app", "password": "a b/100%", "dbname": "todo", "sslmode": "require"},
+        ),
+        # The embedded server's form: a socket directory and an empty password.
+        ("postgresql://postgres:@/todo?host=/srv/data", {"host": "/srv/data", "user": "postgres", "password": "", "dbname": "todo"}),
+        # Several hosts, tried in turn.
+        (
+            "postgresql://app:pw@/todo?host=one.example:5432&host=two.example:5433",
+            {"host": "one.example,two.example", "port": "5432,5433", "user": "app", "password": "pw", "dbname": "todo"},
+        ),
+    ],
+)
+def test_the_pool_reads_a_database_url_as_the_schema_engine_does(url, expected):
+    assert connection_parameters(Settings(database_url=url).database_url) == expected
 
 
 def test_every_connection_has_the_statement_timeout_and_no_server_side_prepares(postgres_url):

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.dialects import registry
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -47,9 +46,29 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or psycopg_url(local_database.start())
 
 
-def libpq_url(url: str) -> str:
-    """The same URL as libpq reads it (SQLAlchemy's and libpq's URLs differ only in the scheme)."""
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+def connection_parameters(url: str) -> dict:
+    """psycopg's keyword arguments for a database URL, read as SQLAlchemy reads it (and as the
+    schema's engine does): a password need not be percent-encoded, and `?host=` may name a
+    socket directory or, repeated, several `host:port` to try in turn."""
+    parsed = make_url(url)
+    parameters = {name: value for name, value in parsed.query.items() if name != "host"}
+    hosts = parsed.query.get("host")
+    if hosts is None:
+        parameters.update(host=parsed.host, port=parsed.port)
+    else:
+        names, ports = zip(*(_host_and_port(host) for host in ((hosts,) if isinstance(hosts, str) else hosts)))
+        parameters["host"] = ",".join(names)
+        if any(ports):
+            parameters["port"] = ",".join(port or "" for port in ports)
+    parameters.update(user=parsed.username, password=parsed.password, dbname=parsed.database)
+    return {name: value for name, value in parameters.items() if value is not None}
+
+
+def _host_and_port(host: str) -> tuple[str, str | None]:
+    if host.startswith("/") or ":" not in host:  # a socket directory, or a host without a port
+        return host, None
+    name, _, port = host.rpartition(":")
+    return name.strip("[]"), port
 
 
 def make_engine(settings: Settings, connection: psycopg.Connection | None = None) -> Engine:
@@ -170,12 +189,12 @@ class Database:
 
     def _make_pool(self) -> QueuePool:
         settings = self._settings
-        url = libpq_url(database_url(settings))
-        arguments = connect_arguments(settings, conninfo_to_dict(url).get("host"))
+        parameters = connection_parameters(database_url(settings))
+        arguments = {**parameters, **connect_arguments(settings, parameters.get("host"))}
 
         def connect() -> psycopg.Connection:
             return connect_with_retries(
-                lambda attempt: psycopg.connect(url, **attempt), arguments, settings.db_connect_budget
+                lambda attempt: psycopg.connect(**attempt), arguments, settings.db_connect_budget
             )
 
         pool = QueuePool(

@@ -1,4 +1,4 @@
-"""SQLAlchemy's psycopg dialect, minus four round trips on a cold start.
+"""SQLAlchemy's psycopg dialect for schema changes, minus four round trips on a cold start.
 
 On its first connection the stock dialect asks the server for its version, the current
 schema, `standard_conforming_strings` and the default isolation level: four queries, each a
@@ -27,6 +27,19 @@ class PsycopgStartupFactsDialect(PGDialect_psycopg):
     def _set_backslash_escapes(self, connection):
         info = connection.connection.dbapi_connection.info
         self._backslash_escapes = info.parameter_status("standard_conforming_strings") == "off"
+
+    def on_connect(self):
+        # The stock hook also adds a handler for server notices to every connection it is
+        # given. A cold start's schema change borrows the pool's connection, through a new
+        # engine per attempt, so each attempt would add one more. Notices are logged at INFO,
+        # which the service does not output for SQLAlchemy anyway.
+        if self.isolation_level is None:
+            return None
+
+        def set_isolation_level(dbapi_connection):
+            self.set_isolation_level(dbapi_connection, self.isolation_level)
+
+        return set_isolation_level
 
     def get_default_isolation_level(self, dbapi_conn):
         # PostgreSQL's default. The engine runs in autocommit, and the one transaction this

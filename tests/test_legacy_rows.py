@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from support.api import complete_url, problem, task_url, timestamp
+from support.api import complete_url, problem, task_url, tasks_url, timestamp
 
 
 @contextmanager
@@ -52,6 +52,19 @@ BROKEN_ROWS = pytest.mark.parametrize(
     ],
     ids=["blank title", "long description"],
 )
+
+
+@BROKEN_ROWS
+def test_a_task_whose_stored_field_breaks_a_rule_is_read_as_it_is_stored(client, backend, constraint, values, field):
+    """Reading it is how a client finds what to repair: the answer shows the row, never a 500."""
+    with legacy_task(client, backend, constraint, **values) as (user, task_id):
+        read = client.get(task_url(user, task_id))
+        listed = client.get(tasks_url(user))
+
+        assert read.status_code == 200, read.text
+        assert read.json()[field] == values[field]
+        assert listed.status_code == 200, listed.text
+        assert [task[field] for task in listed.json()] == [values[field]]
 
 
 @BROKEN_ROWS

@@ -11,7 +11,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
-from todo import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from todo import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -157,7 +157,7 @@ class Backend:
 
     def task_row(self, task_id: str) -> dict | None:
         """The stored row of a task, read straight from the database."""
-        from todo.models import Task
+        from todo.tables import Task
 
         table = Task.__table__
         with self.engine.connect() as conn:
@@ -166,7 +166,7 @@ class Backend:
 
     def user_rows(self, user_id: str) -> list[dict]:
         """The registered user rows for a user id, read straight from the database."""
-        from todo.models import User
+        from todo.tables import User
 
         table = User.__table__
         with self.engine.connect() as conn:

@@ -66,7 +66,7 @@ def test_a_wrong_method_changes_nothing(client, user):
 
 
 def test_an_unexpected_failure_is_a_500_problem_that_shows_nothing_inside(scratch_url):
-    from todo.models import Task
+    from todo.tables import Task
 
     client = open_client(make_app(scratch_url), [scratch_url])
     user = str(uuid.uuid4())

@@ -431,7 +431,7 @@ def test_a_statement_left_in_flight_by_an_error_means_the_connection_is_lost(ser
     finally:
         stuck.close()  # not a `with` block: leaving one would commit, which a stuck connection cannot
     with server.connect(fault_db) as healthy:
-        with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
+        with pytest.raises(psycopg.errors.QueryCanceled):
             healthy.execute("SET statement_timeout = 1; SELECT pg_sleep(1)")
         assert not connection_lost(healthy)
         assert healthy.execute("SELECT 1").fetchone() == (1,)

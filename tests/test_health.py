@@ -72,7 +72,7 @@ def test_bad_input_is_still_400_when_the_database_is_unreachable(cut_off):
 
 
 def test_a_statement_that_times_out_is_503_with_retry_after(postgres_url):
-    from todo.models import Task
+    from todo.tables import Task
 
     client = open_client(make_app(postgres_url, db_statement_timeout_ms=200), [postgres_url])
     user = str(uuid.uuid4())

@@ -164,7 +164,7 @@ def test_the_real_handler_serves_the_api_from_its_environment(handler_module, po
 def stored_titles(database_url: str, user: str) -> list[str]:
     from sqlalchemy import create_engine, select
 
-    from todo.models import Task
+    from todo.tables import Task
 
     engine = create_engine(database_url)
     try:

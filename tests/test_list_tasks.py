@@ -256,7 +256,7 @@ def test_identical_titles_are_ordered_by_id_in_the_direction_of_the_sort(client,
 def test_identical_timestamps_are_ordered_by_id_in_the_direction_of_the_sort(client, backend, user, sort):
     tasks = [create_task(client, user, f"task {n}") for n in range(5)]
     # The API cannot make two tasks at the same instant: give them one in the database.
-    from todo.models import Task
+    from todo.tables import Task
 
     table = Task.__table__
     instant = timestamp(tasks[0]["created_at"])

@@ -167,7 +167,7 @@ def test_the_first_request_of_a_container_is_its_cold_start(lambda_function, pos
 
 
 def test_an_unexpected_error_is_a_valid_emf_record_counted_as_a_server_error(lambda_function, postgres_server_url):
-    from todo.models import Task
+    from todo.tables import Task
 
     with fresh_database(postgres_server_url) as url:
         database_url = url.render_as_string(hide_password=False)

@@ -135,12 +135,24 @@ def test_the_revisions_the_cold_start_knows_are_the_migrations_folder_in_order()
     assert scripts.get_heads() == [HEAD] and oldest_first[0] == BASELINE
 
 
+def test_the_tables_the_cold_start_checks_and_the_columns_the_statements_name_are_the_models():
+    from sqlmodel import SQLModel
+
+    from todo import tables
+    from todo.repository import COLUMNS
+    from todo.schema import TABLES
+
+    assert set(TABLES) == set(SQLModel.metadata.tables)
+    assert COLUMNS == tuple(column.name for column in tables.Task.__table__.c)
+
+
 # --- create_all and the migrations build one schema ----------------------------------------------
 
 
 def test_create_all_on_a_cold_start_and_the_migrations_build_the_same_schema(new_database):
     from sqlmodel import SQLModel
 
+    from todo import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
     from todo.schema import HEAD
 
     by_create_all, by_migrations = new_database(), new_database()
@@ -223,8 +235,8 @@ CHILD = r"""
 import json, sys, uuid
 import handler
 imported_with_handler = "alembic" in sys.modules
-# The models' constraints and indexes must not need the dialect either (it comes with the engine).
 dialect_with_handler = "sqlalchemy.dialects.postgresql" in sys.modules
+tables_with_handler = "todo.tables" in sys.modules
 from fastapi.testclient import TestClient
 client = TestClient(handler.app, raise_server_exceptions=False)
 created = client.post(f"/api/{uuid.uuid4()}/tasks", json={"title": "cold"})
@@ -232,7 +244,11 @@ print("RESULT " + json.dumps({
     "status": created.status_code,
     "alembic_with_handler": imported_with_handler,
     "dialect_with_handler": dialect_with_handler,
+    "tables_with_handler": tables_with_handler,
     "alembic_after_first_request": "alembic" in sys.modules or "mako" in sys.modules,
+    # The SQL toolkit's PostgreSQL dialect and the table classes serve schema changes only.
+    "dialect_after_first_request": "sqlalchemy.dialects.postgresql" in sys.modules,
+    "tables_after_first_request": "todo.tables" in sys.modules,
 }), flush=True)
 handler.app.state.database.dispose()
 """
@@ -257,7 +273,10 @@ def test_a_cold_start_on_a_current_schema_never_imports_alembic(new_database):
         "status": 201,
         "alembic_with_handler": False,
         "dialect_with_handler": False,
+        "tables_with_handler": False,
         "alembic_after_first_request": False,
+        "dialect_after_first_request": False,
+        "tables_after_first_request": False,
     }
 
 
@@ -272,7 +291,10 @@ def test_a_cold_start_that_migrates_imports_alembic_then(new_database):
         "status": 201,
         "alembic_with_handler": False,
         "dialect_with_handler": False,
+        "tables_with_handler": False,
         "alembic_after_first_request": True,
+        "dialect_after_first_request": True,
+        "tables_after_first_request": True,
     }
 
 

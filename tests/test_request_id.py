@@ -103,7 +103,7 @@ def test_every_log_line_of_a_request_carries_its_request_id(client, user, log_li
 
 
 def test_an_unexpected_error_goes_to_the_log_in_full_with_the_request_id(scratch_url, log_lines):
-    from todo.models import Task
+    from todo.tables import Task
 
     client = open_client(make_app(scratch_url), [scratch_url])
     user = str(uuid.uuid4())

@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
+from todo import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from todo.exceptions import SchemaNotReady
 from todo.schema import BASELINE, HEAD, Step
 

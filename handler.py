@@ -20,15 +20,16 @@ except MissingDatabaseUrl as missing:
     # Stop at start with one clear line (Lambda's init error, uvicorn's start), not a traceback.
     raise SystemExit(str(missing)) from None
 
+snapstart_init = in_snapstart_init()
 handler = Mangum(
-    LambdaEventMiddleware(app),
+    LambdaEventMiddleware(app, prime_first_event=not snapstart_init),
     # Mangum would run the ASGI lifespan on every invocation; the app needs none.
     lifespan="off",
     # Problem documents are text: without this Mangum would send them base64-encoded.
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, PROBLEM_CONTENT_TYPE],
 )
 
-if in_snapstart_init():
+if snapstart_init:
     # The snapshot is taken after this: its one-time work then costs no restored container.
     prime(app)
 

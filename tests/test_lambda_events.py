@@ -172,3 +172,42 @@ def stored_titles(database_url: str, user: str) -> list[str]:
             return list(connection.scalars(select(Task.title).where(Task.user_id == uuid.UUID(user))))
     finally:
         engine.dispose()
+
+
+def test_a_containers_first_event_first_primes_every_endpoint_without_the_database():
+    """Before the first event is served, one request per API route stops at its path (a 400):
+    FastAPI's one-time work for each endpoint is then done, with no database (here there is none
+    to reach) and no token. Later events prime nothing."""
+    from conftest import make_app
+
+    from todo.lambda_events import LambdaEventMiddleware
+    from todo.priming import PRIMING_SCOPE_KEY
+
+    app = make_app("postgresql+psycopg://postgres@127.0.0.1:1/none", db_connect_budget=0.5, auth_jwt_secret="s" * 32)
+    seen = []
+
+    async def recording(scope, receive, send):
+        statuses = []
+
+        async def recorded(message):
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await app(scope, receive, recorded)
+        route = scope.get("route")
+        priming = PRIMING_SCOPE_KEY in scope.get("extensions", {})
+        seen.append((priming, scope["method"], getattr(route, "path", None), statuses[0]))
+
+    handler = Mangum(LambdaEventMiddleware(recording), lifespan="off")
+    health = http_api_event("GET", "/health", "", None, {})
+    assert Answer(handler(health, LambdaContext())).status == 503
+    assert Answer(handler(health, LambdaContext())).status == 503
+
+    primed = [(method, path, status) for priming, method, path, status in seen if priming]
+    api_routes = {(method, route.path) for route in app.state.api_routes for method in route.methods}
+    assert sorted((method, path) for method, path, _ in primed) == sorted(
+        (method, path) for method, path in api_routes if path != "/health"
+    )
+    assert {status for _, _, status in primed} == {400}
+    assert [entry for entry in seen if not entry[0]] == [(False, "GET", "/health", 503)] * 2

@@ -9,6 +9,7 @@ link with it, so the stage becomes the ASGI `root_path` — which also makes `/d
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from todo.blocking import run_inline
+from todo.priming import prime_endpoints
 
 
 def stage_prefix(event: dict, path: str) -> str:
@@ -30,14 +31,20 @@ def stage_prefix(event: dict, path: str) -> str:
 
 
 class LambdaEventMiddleware:
-    """Between Mangum and the app: the stage becomes the root path, and blocking calls run
-    inline (a container serves one request at a time)."""
+    """Between Mangum and the app: the stage becomes the root path, blocking calls run inline
+    (a container serves one request at a time), and the first event primes the endpoints."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, *, prime_first_event: bool = True):
+        # Without SnapStart (whose init phase primes the app), the container's first event first
+        # does FastAPI's one-time work for every endpoint, so that no later request pays it.
         self.app = app
+        self._prime = prime_first_event
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run_inline.set(True)
+        if self._prime:
+            self._prime = False
+            await prime_endpoints(self.app)
         event = scope.get("aws.event")
         if scope["type"] == "http" and event:
             if prefix := stage_prefix(event, scope["path"]):

@@ -133,7 +133,7 @@ class TcpProxy:
     def cut(self) -> None:
         """An outage: refuse new connections and reset every open one."""
         self._down = True
-        self._on_loop(self._abort_all)
+        self._reset_all()
 
     def restore(self) -> None:
         """End an outage: accept connections again."""
@@ -141,7 +141,13 @@ class TcpProxy:
 
     def drop(self) -> None:
         """Reset every open connection and keep accepting new ones."""
+        self._reset_all()
+
+    def _reset_all(self) -> None:
         self._on_loop(self._abort_all)
+        # transport.abort() closes its socket in a callback it schedules on the loop: once a
+        # callback scheduled after those has run, every reset has been sent.
+        self._on_loop(lambda: None)
 
     @property
     def is_cut(self) -> bool:

@@ -14,6 +14,7 @@ from mangum import Mangum
 
 from support.api import assert_task_shape, check_problem_document, parse_links, query_of, task_url, tasks_url
 from support.lambda_events import Answer, LambdaContext, http_api_event, rest_api_event
+from support.service_log import service_log
 
 EVENTS = {"http-api-v2": http_api_event, "rest-api-v1": rest_api_event}
 
@@ -201,8 +202,9 @@ def test_a_containers_first_event_first_primes_every_endpoint_without_the_databa
 
     handler = Mangum(LambdaEventMiddleware(recording), lifespan="off")
     health = http_api_event("GET", "/health", "", None, {})
-    assert Answer(handler(health, LambdaContext())).status == 503
-    assert Answer(handler(health, LambdaContext())).status == 503
+    with service_log() as log:
+        assert Answer(handler(health, LambdaContext())).status == 503
+        assert Answer(handler(health, LambdaContext())).status == 503
 
     primed = [(method, path, status) for priming, method, path, status in seen if priming]
     api_routes = {(method, route.path) for route in app.state.api_routes for method in route.methods}
@@ -211,3 +213,7 @@ def test_a_containers_first_event_first_primes_every_endpoint_without_the_databa
     )
     assert {status for _, _, status in primed} == {400}
     assert [entry for entry in seen if not entry[0]] == [(False, "GET", "/health", 503)] * 2
+    # The priming is nobody's request: it logs nothing (the two real requests log theirs).
+    lines = [json.loads(line) for line in log().splitlines()]
+    assert [line["logger"] for line in lines if line["logger"] == "todo.access"] == ["todo.access"] * 2
+    assert not [line for line in lines if line["logger"] == "todo.priming" or line["message"] == "unhandled error"]

@@ -141,6 +141,8 @@ class RequestMiddleware:
         try:
             await self.app(scope, checking_receive, watched_send)
         except Exception:
+            if PRIMING_SCOPE_KEY in scope.get("extensions", ()):
+                raise  # the priming reports it, once (todo.priming)
             # FastAPI answers the body checks' errors itself (they are HTTPExceptions); what
             # reaches here is unexpected.
             logger.exception("unhandled error")

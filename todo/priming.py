@@ -51,6 +51,8 @@ def prime(app: FastAPI) -> None:
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(_prime_routes(app))
+    except Exception:
+        logger.warning("could not prime the routes", exc_info=True)
     finally:
         loop.close()
 
@@ -97,9 +99,10 @@ async def _prime_routes(app: FastAPI) -> None:
 
 
 async def prime_endpoints(app: FastAPI) -> None:
-    """FastAPI's one-time work for each endpoint (on its first call it reads the endpoint's
-    source, for its error messages), done by one request per route that stops at its path: the
-    owner is not a UUID, so each is a 400 before any token, database or network is touched."""
+    """FastAPI's one-time work for each task endpoint (on its first call it reads the endpoint's
+    source, for its error messages), done by one request per task route that stops at its path:
+    the owner is not a UUID, so each is a 400 before any token, database or network is touched.
+    (Not /health: every call of it reaches the database.)"""
     tasks, task = "/api/-/tasks", "/api/-/tasks/-"
     requests = [
         ("POST", tasks, {}),
@@ -110,14 +113,18 @@ async def prime_endpoints(app: FastAPI) -> None:
         ("DELETE", task, None),
     ]
     try:
-        for method, path, body in requests:
-            await _request(app, method, path, body)
+        statuses = [await _request(app, method, path, body) for method, path, body in requests]
     except Exception:
         # Best effort: an endpoint not primed does its one-time work on its first call.
         logger.warning("could not prime the endpoints", exc_info=True)
+        return
+    if set(statuses) != {400}:
+        # Something now runs before the path is checked: the priming may have done I/O.
+        logger.warning("priming the endpoints got %s, not 400s", statuses)
 
 
-async def _request(app: FastAPI, method: str, path: str, body: object) -> None:
+async def _request(app: FastAPI, method: str, path: str, body: object) -> int:
+    """Send one request through the app; its status."""
     content = b"" if body is None else json.dumps(body).encode()
     headers = [(b"host", b"priming"), (b"content-type", b"application/json")] if body is not None else []
     scope = {
@@ -144,8 +151,13 @@ async def _request(app: FastAPI, method: str, path: str, body: object) -> None:
         delivered = True
         return {"type": "http.request", "body": content, "more_body": False}
 
+    status = 0
+
     async def send(message: dict) -> None:
-        pass
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
 
     await app(scope, receive, send)
+    return status
 
